@@ -1,0 +1,28 @@
+# Set-up and everyday commands. A fresh machine needs only `make demo` (install + demo) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# A CPU build of torch; on a GPU machine use `make TORCH=torch` or a venv that already has CUDA torch.
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: install demo test clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q --no-deps recbole==1.2.1
+	$(BIN)/pip install -q -e ".[test,analysis]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python -m recbole_hybrid.demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) saved log log_tensorboard results/runs/*demo* .pytest_cache

@@ -1,0 +1,116 @@
+"""Checks of RecBole atomic files before RecBole reads them: a bad file must never become a wrong dataset.
+
+RecBole 1.2.1 reads atomic files with pandas and turns most defects into a confusing traceback or, worse, a quietly
+different dataset (a short row becomes NaNs, a text in a float column becomes a token). ``check_atomic_file``
+refuses such a file with an ``AtomicFileError`` that names the file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
+
+
+class AtomicFileError(ValueError):
+    """A malformed atomic file: ``str(err)`` is ``"<path>, line <n>: <problem>"``."""
+
+    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+        self.path, self.line, self.problem = str(path), line, problem
+
+
+def parse_header(path: str | Path, header: str) -> list[tuple[str, str]]:
+    """``[(name, type), ...]`` from a header line ``name:type<TAB>name:type...``."""
+    fields = []
+    for column, cell in enumerate(header.split("\t"), start=1):
+        name, sep, ftype = cell.strip().partition(":")
+        if not sep or not name:
+            raise AtomicFileError(path, 1, f"header column {column} {cell!r} is not of the form name:type")
+        if ftype not in FIELD_TYPES:
+            raise AtomicFileError(path, 1, f"header column {column} {cell!r} has unknown type {ftype!r} "
+                                           f"(expected one of {', '.join(FIELD_TYPES)})")
+        if any(name == n for n, _ in fields):
+            raise AtomicFileError(path, 1, f"header names field {name!r} twice")
+        fields.append((name, ftype))
+    return fields
+
+
+def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: str = " ") -> list[tuple[str, str]]:
+    """Check one atomic file; return its ``[(name, type), ...]`` or raise ``AtomicFileError``.
+
+    Checks: the file exists and is not empty; it decodes; the header is ``name:type`` columns of RecBole's types;
+    no later line repeats the header; every row has the header's number of columns; every value of a float field
+    (each element of a float_seq) is a number or empty.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AtomicFileError(path, None, "file not found")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise AtomicFileError(path, None, "file is empty")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise AtomicFileError(path, line, f"bytes that are not valid {encoding} ({err.reason})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    header = lines[0]
+    fields = parse_header(path, header)
+    if len(lines) == 1:
+        raise AtomicFileError(path, None, "header only, no rows")
+    n_tabs = np.fromiter((ln.count("\t") for ln in lines), dtype=np.int64, count=len(lines))
+    bad = np.nonzero(n_tabs != len(fields) - 1)[0]
+    if len(bad):
+        i = int(bad[0])
+        raise AtomicFileError(path, i + 1, f"{n_tabs[i] + 1} columns where the header has {len(fields)}")
+    repeated = [i for i, ln in enumerate(lines[1:], start=2) if ln == header]
+    if repeated:
+        raise AtomicFileError(path, repeated[0], "the header line appears again")
+    float_cols = [(j, name, t) for j, (name, t) in enumerate(fields) if t.startswith("float")]
+    if float_cols:
+        cells = pd.read_csv(io.StringIO("\n".join(lines[1:])), sep="\t", header=None, dtype=str,
+                            quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False,
+                            usecols=[j for j, _, _ in float_cols])
+        for j, name, ftype in float_cols:
+            col = cells[j].str.strip()
+            if ftype == "float_seq":
+                col = col.str.split(seq_separator).explode()
+                col = col[col != ""]
+            values = pd.to_numeric(col, errors="coerce")
+            wrong = values.isna() & (col != "")
+            if wrong.any():
+                row = int(wrong.idxmax() if ftype == "float" else wrong[wrong].index[0])
+                raise AtomicFileError(path, row + 2,
+                                      f"field {name!r} ({ftype}) holds {col[wrong].iloc[0]!r}, not a number")
+    return fields
+
+
+def check_dataset_files(config) -> list[Path]:
+    """Check every atomic file of the configured dataset that RecBole will load; return their paths.
+
+    Raises ``FileNotFoundError`` naming the expected path when the ``.inter`` file is missing.
+    """
+    name = config["dataset"]
+    folder = Path(config["data_path"])
+    inter = folder / f"{name}.inter"
+    if not inter.is_file():
+        raise FileNotFoundError(
+            f"dataset {name!r}: {inter} not found. Put RecBole atomic files in {folder} "
+            f"(see dataset/README.md: `python -m recbole_hybrid.data prepare --ratings ...` writes them), "
+            f"point --data_path at their parent folder, or pass --allow_download=True to let RecBole fetch it."
+        )
+    load_col = config["load_col"] or {}
+    paths = [inter] + [folder / f"{name}.{suffix}" for suffix in load_col if suffix != "inter"]
+    for path in paths:
+        check_atomic_file(path, encoding=config["encoding"] or "utf-8", seq_separator=config["seq_separator"] or " ")
+    return paths

@@ -1,0 +1,35 @@
+"""Fixes that let RecBole 1.2.1 run on today's numpy and inside other programs' processes.
+
+RecBole 1.2.1 is unmaintained. ``Config.compatibility_settings`` reads ``np.float_``, ``np.complex_`` and
+``np.unicode_``, which numpy 2 removed, so every ``Config(...)`` fails without the aliases below. They must be set
+in every process (Ray workers included) before the first ``Config``: importing ``recbole_hybrid`` does it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Iterator
+
+import numpy as np
+
+
+def patch_numpy() -> None:
+    """Define the numpy 1 aliases that RecBole 1.2.1 reads (no-op on numpy 1)."""
+    for old, new in (("float_", np.float64), ("complex_", np.complex128), ("unicode_", np.str_)):
+        if old not in np.__dict__:
+            setattr(np, old, new)
+
+
+@contextlib.contextmanager
+def bare_argv() -> Iterator[None]:
+    """Hide ``sys.argv[1:]`` from RecBole's ``Config``, which parses and ``eval``s every ``--k=v`` it finds there.
+
+    Under pytest, Ray or our own CLI the flags are not RecBole's; we pass settings through ``config_dict`` instead.
+    """
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved

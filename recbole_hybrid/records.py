@@ -1,0 +1,90 @@
+"""Run records and checkpoints: plain data only, so that nothing pickled ever has to be trusted."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recbole_hybrid.config import PROJECT_ROOT
+
+
+def plain(value: Any) -> Any:
+    """A JSON-able copy of a config value (enums and devices as their names, unknown objects as ``repr``)."""
+    if isinstance(value, np.generic):  # before float: np.float64 is a float subclass that pickles as numpy
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    if isinstance(value, torch.device):
+        return str(value)
+    return repr(value)
+
+
+def plain_config(config) -> dict[str, Any]:
+    """The final RecBole config as a plain dict."""
+    return plain(dict(config.final_config_dict))
+
+
+def device_name(device: torch.device | str) -> str:
+    """``"NVIDIA H200"`` on CUDA, else the CPU's name and core count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that can change a number, and the project's git commit."""
+    import numpy
+    import pandas
+    import recbole
+    import scipy
+
+    import recbole_hybrid
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"python": platform.python_version(), "torch": torch.__version__, "recbole": recbole.__version__,
+            "numpy": numpy.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
+            "recbole_hybrid": recbole_hybrid.__version__, "git_commit": commit}
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Write ``data`` as JSON through a temporary file, so a reader never sees half a record."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config, **extra: Any) -> Path:
+    """Save a state dict, the plain config and any plain ``extra`` data (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"state_dict": model.state_dict(), "config": plain_config(config), **plain(extra)}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``: tensors and plain data only, never code."""
+    return torch.load(path, map_location=map_location, weights_only=True)

@@ -1,0 +1,93 @@
+"""One run, end to end: config, checked data, RecBole's split, model, training, test, run record."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_seed
+
+from recbole_hybrid.atomic import check_dataset_files
+from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.records import device_name, plain_config, versions, write_json
+from recbole_hybrid.trainer import fit_and_test
+
+METRICS = ("ndcg", "hit", "mrr")
+CUTOFFS = (5, 10, 20)
+
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
+
+
+def default_run_id(config) -> str:
+    """``<Model>-<dataset>-seed<seed>-<UTC time>``: unique per run started in a different second."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    return f"{config['model']}-{config['dataset']}-seed{config['seed']}-{stamp}"
+
+
+def load_data(config):
+    """Check the atomic files, then build RecBole's dataset and its train / valid / test loaders."""
+    if config["dataset"] != "ml-100k" and not config["allow_download"]:
+        check_dataset_files(config)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    return dataset, *data_preparation(config, dataset)
+
+
+def run_experiment(model: str | type, dataset: str, config_files: list[str] | None = None,
+                   overrides: dict[str, Any] | None = None, run_id: str | None = None,
+                   log=print) -> dict[str, Any]:
+    """Train, select on validation, test once, write ``<results_dir>/<run_id>.json``; return the record."""
+    started = time.perf_counter()
+    config = build_config(model, dataset, config_files, overrides)
+    run_id = run_id or default_run_id(config)
+    results_dir = Path(config["results_dir"])
+    checkpoint = Path(config["checkpoint_dir"]) / f"{run_id}.pth"
+    for folder in (results_dir, checkpoint.parent):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise PermissionError(f"cannot create output folder {folder}: {err}") from None
+
+    data, train_data, valid_data, test_data = load_data(config)
+    log(f"{config['model']} on {config['dataset']}: {data.user_num - 1} users, {data.item_num - 1} items, "
+        f"{data.inter_num} interactions; device {config['device']}")
+    init_seed(config["seed"], config["reproducibility"])
+    model_cls = resolve_model(model)
+    net = model_cls(config, train_data.dataset).to(config["device"])
+    result = fit_and_test(config, net, train_data, valid_data, test_data, checkpoint, log=log)
+
+    record = {
+        "run_id": run_id,
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "seed": config["seed"],
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "device": device_name(config["device"]),
+        "versions": versions(),
+        "data": {"users": data.user_num - 1, "items": data.item_num - 1, "interactions": data.inter_num},
+        **result,
+        "checkpoint": str(checkpoint),
+        "wall_time_s": time.perf_counter() - started,
+        "config": plain_config(config),
+    }
+    path = write_json(results_dir / f"{run_id}.json", record)
+    log(format_metrics(record))
+    log(f"run record: {path}")
+    return record
+
+
+def format_metrics(record: dict[str, Any]) -> str:
+    """NDCG / HR / MRR at 5, 10, 20 of the best epoch on validation and of the test, as a small table."""
+    names = [f"{'HR' if m == 'hit' else m.upper()}@{k}" for m in METRICS for k in CUTOFFS]
+    head = "split   " + "".join(f"{name:<10}" for name in names)
+    rows = [head]
+    for split, values in (("valid", record["best_valid"] or {}), ("test", record["test"])):
+        rows.append(f"{split:<8}" + "".join(f"{values.get(f'{m}@{k}', float('nan')):<10.4f}"
+                                             for m in METRICS for k in CUTOFFS))
+    return f"{record['model']} (best epoch {record['best_epoch']})\n" + "\n".join(rows)
