@@ -1,0 +1,44 @@
+"""Shared test settings: ml-100k (shipped inside RecBole) with tiny models, outputs in a temporary folder."""
+
+from __future__ import annotations
+
+import pytest
+
+import recbole_hybrid  # noqa: F401  (numpy 2 aliases before any RecBole Config)
+from recbole_hybrid.compat import bare_argv
+
+#: About 10-20 s per epoch on 2 CPU cores.
+TINY = {
+    "MAX_ITEM_LIST_LENGTH": 20,
+    "hidden_size": 32,
+    "inner_size": 64,
+    "n_layers": 1,
+    "n_heads": 2,
+    "L_short": 5,
+    "L_long": 15,
+    "epochs": 1,
+    "train_batch_size": 2048,
+    "eval_batch_size": 4096,
+    "use_gpu": False,
+    "show_progress": False,
+}
+
+
+@pytest.fixture
+def tiny(tmp_path) -> dict:
+    """Tiny settings whose run records, checkpoints and graph cache go under ``tmp_path``."""
+    return {**TINY, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
+            "graph_cache_dir": str(tmp_path / "graph_cache")}
+
+
+@pytest.fixture(scope="session")
+def ml100k_data(tmp_path_factory):
+    """RecBole's ml-100k split once per session: ``(config, dataset, train, valid, test)`` for HybridDiscrete."""
+    from recbole_hybrid.config import build_config
+    from recbole_hybrid.runner import load_data
+
+    out = tmp_path_factory.mktemp("shared")
+    with bare_argv():
+        config = build_config("HybridDiscrete", "ml-100k", [], {**TINY, "graph_cache_dir": str(out / "graph")})
+    dataset, train, valid, test = load_data(config)
+    return config, dataset, train, valid, test
