@@ -40,7 +40,7 @@ def load_data(config):
 
 def run_experiment(model: str | type, dataset: str, config_files: list[str] | None = None,
                    overrides: dict[str, Any] | None = None, run_id: str | None = None,
-                   log=print) -> dict[str, Any]:
+                   log=print, on_epoch=None) -> dict[str, Any]:
     """Train, select on validation, test once, write ``<results_dir>/<run_id>.json``; return the record."""
     started = time.perf_counter()
     config = build_config(model, dataset, config_files, overrides)
@@ -59,7 +59,7 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     init_seed(config["seed"], config["reproducibility"])
     model_cls = resolve_model(model)
     net = model_cls(config, train_data.dataset).to(config["device"])
-    result = fit_and_test(config, net, train_data, valid_data, test_data, checkpoint, log=log)
+    result = fit_and_test(config, net, train_data, valid_data, test_data, checkpoint, log=log, on_epoch=on_epoch)
 
     record = {
         "run_id": run_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from recbole.trainer import Trainer
@@ -22,8 +22,11 @@ VALID_METRIC = "ndcg@10"
 
 
 def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_path: str | Path,
-                 log=print) -> dict[str, Any]:
+                 log=print, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train with early stopping on validation NDCG@10, reload the best model, evaluate it once on test.
+
+    ``on_epoch`` receives each epoch's entry (``epoch``, ``train_loss``, ``train_time_s`` and, when validated,
+    ``valid``) right after it ends: Ray Tune reports from there.
 
     Returns:
         ``{"epochs": [per-epoch dicts], "best_epoch", "best_valid", "test", "train_time_s"}``.
@@ -52,11 +55,15 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
             log(f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s  valid ndcg@10 {score:.4f}"
                 + ("  *" if improved else ""))
             epochs_log.append(entry)
+            if on_epoch is not None:
+                on_epoch(entry)
             if stop:
                 log(f"early stop: no better validation {VALID_METRIC} for {stale} evaluations")
                 break
         else:
             epochs_log.append(entry)
+            if on_epoch is not None:
+                on_epoch(entry)
             log(f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s")
         if not np.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss} at epoch {epoch}")
