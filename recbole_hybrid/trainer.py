@@ -41,32 +41,28 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
         seconds = time.perf_counter() - start
         train_time += seconds
         loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss} at epoch {epoch}")
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "train_time_s": seconds}
+        line = f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s"
+        stop = False
         if (epoch + 1) % config["eval_step"] == 0 or epoch + 1 == config["epochs"]:
             start = time.perf_counter()
             valid = plain(dict(trainer.evaluate(valid_data, load_best_model=False, show_progress=False)))
             entry.update(valid=valid, valid_time_s=time.perf_counter() - start)
-            score = valid[VALID_METRIC]
             best_score, stale, stop, improved = early_stopping(
-                score, best_score, stale, max_step=config["stopping_step"], bigger=True)
+                valid[VALID_METRIC], best_score, stale, max_step=config["stopping_step"], bigger=True)
             if improved:
                 best_epoch, best_valid = epoch, valid
                 save_checkpoint(checkpoint_path, model, config, epoch=epoch, valid=valid)
-            log(f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s  valid ndcg@10 {score:.4f}"
-                + ("  *" if improved else ""))
-            epochs_log.append(entry)
-            if on_epoch is not None:
-                on_epoch(entry)
-            if stop:
-                log(f"early stop: no better validation {VALID_METRIC} for {stale} evaluations")
-                break
-        else:
-            epochs_log.append(entry)
-            if on_epoch is not None:
-                on_epoch(entry)
-            log(f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s")
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss} at epoch {epoch}")
+            line += f"  valid {VALID_METRIC} {valid[VALID_METRIC]:.4f}" + ("  *" if improved else "")
+        epochs_log.append(entry)
+        log(line)
+        if on_epoch is not None:
+            on_epoch(entry)
+        if stop:
+            log(f"early stop: no better validation {VALID_METRIC} for {stale} evaluations")
+            break
     if best_epoch is None:  # validation never improved on -inf (NaN metrics): keep the last model
         best_epoch = epochs_log[-1]["epoch"]
         save_checkpoint(checkpoint_path, model, config, epoch=best_epoch, valid=best_valid)
