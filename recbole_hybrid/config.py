@@ -144,6 +144,8 @@ def check_config(config: Config, model_cls: type) -> None:
         value = config[key]
         if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1):
             raise ConfigError(f"{key}={value!r} must be in [0, 1)")
+    if not isinstance(config["filter_seen"], bool):
+        raise ConfigError(f"filter_seen={config['filter_seen']!r} must be True or False")
     if config["valid_metric"].lower() != "ndcg@10":
         raise ConfigError(f"valid_metric={config['valid_metric']!r}: model selection uses validation NDCG@10")
     if issubclass(model_cls, HybridSASRec):

@@ -14,7 +14,7 @@ from recbole.utils import init_seed
 
 from recbole_hybrid.atomic import check_dataset_files
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.records import device_name, plain_config, versions, write_json
+from recbole_hybrid.records import device_name, plain_config, save_ranks, versions, write_json
 from recbole_hybrid.trainer import fit_and_test
 
 METRICS = ("ndcg", "hit", "mrr")
@@ -60,6 +60,7 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     model_cls = resolve_model(model)
     net = model_cls(config, train_data.dataset).to(config["device"])
     result = fit_and_test(config, net, train_data, valid_data, test_data, checkpoint, log=log, on_epoch=on_epoch)
+    ranks = save_ranks(results_dir / f"{run_id}.ranks.npz", **result.pop("evaluations"))
 
     record = {
         "run_id": run_id,
@@ -73,6 +74,7 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
         "data": {"users": data.user_num - 1, "items": data.item_num - 1, "interactions": data.inter_num},
         **result,
         "checkpoint": str(checkpoint),
+        "ranks_file": ranks.name,
         "wall_time_s": time.perf_counter() - started,
         "config": plain_config(config),
     }
@@ -83,11 +85,14 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
 
 
 def format_metrics(record: dict[str, Any]) -> str:
-    """NDCG / HR / MRR at 5, 10, 20 of the best epoch on validation and of the test, as a small table."""
+    """NDCG / HR / MRR at 5, 10, 20 of the best epoch on validation and of the test, as a small table.
+
+    Rows ``fs`` (filter_seen) exclude each user's earlier items from the candidates."""
     names = [f"{'HR' if m == 'hit' else m.upper()}@{k}" for m in METRICS for k in CUTOFFS]
-    head = "split   " + "".join(f"{name:<10}" for name in names)
+    head = "split    " + "".join(f"{name:<10}" for name in names)
     rows = [head]
-    for split, values in (("valid", record["best_valid"] or {}), ("test", record["test"])):
-        rows.append(f"{split:<8}" + "".join(f"{values.get(f'{m}@{k}', float('nan')):<10.4f}"
+    for split, values in (("valid", record["best_valid"] or {}), ("test", record["test"]),
+                          ("valid fs", record["best_valid_filter_seen"] or {}), ("test fs", record["test_filter_seen"])):
+        rows.append(f"{split:<9}" + "".join(f"{values.get(f'{m}@{k}', float('nan')):<10.4f}"
                                              for m in METRICS for k in CUTOFFS))
     return f"{record['model']} (best epoch {record['best_epoch']})\n" + "\n".join(rows)

@@ -1,9 +1,10 @@
 """The train / validate / test loop of one run, on RecBole's Trainer steps and evaluator.
 
 RecBole's ``Trainer.fit`` saves whole pickled configs and reloads them with ``torch.load`` (broken on torch >= 2.6)
-and keeps no per-epoch history. Here RecBole still trains each epoch (``Trainer._train_epoch``) and computes every
-metric (``Trainer.evaluate``, full ranking, its ``Collector`` and ``Evaluator``), so numbers stay comparable with
-RecBole's; the loop around them does early stopping on validation NDCG@10, state-dict checkpoints and the record.
+and keeps no per-epoch history. Here RecBole still trains each epoch (``Trainer._train_epoch``); every metric comes
+from ``evaluation.evaluate`` (full ranking, equal to RecBole's evaluator, plus per-user ranks and the ``filter_seen``
+variant from the same scores); the loop around them does early stopping on validation NDCG@10, state-dict
+checkpoints and the record.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 from recbole.trainer import Trainer
 from recbole.utils import early_stopping
 
-from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
+from recbole_hybrid.evaluation import SeenItems, evaluate
+from recbole_hybrid.records import load_checkpoint, save_checkpoint
 
 VALID_METRIC = "ndcg@10"
 
@@ -26,14 +28,20 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
     """Train with early stopping on validation NDCG@10, reload the best model, evaluate it once on test.
 
     ``on_epoch`` receives each epoch's entry (``epoch``, ``train_loss``, ``train_time_s`` and, when validated,
-    ``valid``) right after it ends: Ray Tune reports from there.
+    ``valid``, ``valid_filter_seen``) right after it ends: Ray Tune reports from there. Selection uses the
+    validation NDCG@10 over all items, or without each user's seen items when ``config["filter_seen"]``.
 
     Returns:
-        ``{"epochs": [per-epoch dicts], "best_epoch", "best_valid", "test", "train_time_s"}``.
+        ``{"epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
+        "test_filter_seen", "selection", "train_time_s", "evaluations"}``; ``evaluations`` holds the best
+        epoch's validation and the test ``Evaluation`` (per-user ranks), not JSON: the runner saves them apart.
     """
     trainer = Trainer(config, model)
+    seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
+    seen_test = SeenItems.from_datasets([train_data.dataset, valid_data._dataset], test_data._dataset)
+    selected = "metrics_filter_seen" if config["filter_seen"] else "metrics"
     epochs_log: list[dict[str, Any]] = []
-    best_score, best_epoch, best_valid, stale = -np.inf, None, None, 0
+    best_score, best_epoch, best_valid, best_eval, stale = -np.inf, None, None, None, 0
     train_time = 0.0
     for epoch in range(config["epochs"]):
         start = time.perf_counter()
@@ -48,14 +56,17 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
         stop = False
         if (epoch + 1) % config["eval_step"] == 0 or epoch + 1 == config["epochs"]:
             start = time.perf_counter()
-            valid = plain(dict(trainer.evaluate(valid_data, load_best_model=False, show_progress=False)))
-            entry.update(valid=valid, valid_time_s=time.perf_counter() - start)
+            evaluation = evaluate(model, valid_data, seen_valid, config["device"])
+            valid = getattr(evaluation, selected)
+            entry.update(valid=evaluation.metrics, valid_filter_seen=evaluation.metrics_filter_seen,
+                         valid_time_s=time.perf_counter() - start)
             best_score, stale, stop, improved = early_stopping(
                 valid[VALID_METRIC], best_score, stale, max_step=config["stopping_step"], bigger=True)
             if improved:
-                best_epoch, best_valid = epoch, valid
+                best_epoch, best_valid, best_eval = epoch, valid, evaluation
                 save_checkpoint(checkpoint_path, model, config, epoch=epoch, valid=valid)
-            line += f"  valid {VALID_METRIC} {valid[VALID_METRIC]:.4f}" + ("  *" if improved else "")
+            line += (f"  valid {VALID_METRIC}{' (filter_seen)' if config['filter_seen'] else ''} "
+                     f"{valid[VALID_METRIC]:.4f}" + ("  *" if improved else ""))
         epochs_log.append(entry)
         log(line)
         if on_epoch is not None:
@@ -67,6 +78,10 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
         best_epoch = epochs_log[-1]["epoch"]
         save_checkpoint(checkpoint_path, model, config, epoch=best_epoch, valid=best_valid)
     model.load_state_dict(load_checkpoint(checkpoint_path, map_location=config["device"])["state_dict"])
-    test = plain(dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False)))
-    return {"epochs": epochs_log, "best_epoch": best_epoch, "best_valid": best_valid, "test": test,
-            "train_time_s": train_time}
+    test = evaluate(model, test_data, seen_test, config["device"])
+    return {"epochs": epochs_log, "best_epoch": best_epoch,
+            "best_valid": best_eval and best_eval.metrics,
+            "best_valid_filter_seen": best_eval and best_eval.metrics_filter_seen,
+            "test": test.metrics, "test_filter_seen": test.metrics_filter_seen,
+            "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
+            "train_time_s": train_time, "evaluations": {"valid": best_eval, "test": test}}

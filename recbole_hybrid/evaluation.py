@@ -1,0 +1,180 @@
+"""Full-ranking evaluation from each user's target rank, with and without the user's seen items as candidates.
+
+RecBole's evaluator keeps only the top-k item ids of every user and never excludes seen items for sequential
+models. Here each user's rank of the target is computed once on the device; every metric (and every later per-user
+analysis) follows from the ranks. With one target per user:
+
+    HR@k = [r <= k],   NDCG@k = [r <= k] / log2(r + 1),   MRR@k = [r <= k] / r.
+
+Tie rule: ``r = 1 + #{items scored higher} + #{other items scored equal}``: a tie counts against the target.
+RecBole orders tied items by ``torch.topk``, whose order among equal scores is unspecified, so under ties its
+metrics are not defined; ours are the conservative bound (never above RecBole's) and a model that gives every item
+the same score gets rank ``n_items - 1``, not 1. Without ties both are equal (tests/test_evaluation.py).
+
+Filtered ranks (``filter_seen``) drop from the candidates every item the user interacted with before the target
+(the whole history, not only the ``MAX_ITEM_LIST_LENGTH`` items the model reads), except the target itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+
+CUTOFFS = (5, 10, 20)
+METRICS = ("ndcg", "hit", "mrr")
+
+
+def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, cutoffs: Iterable[int] = CUTOFFS) -> dict[str, float]:
+    """Mean NDCG / HR / MRR at each cut-off over users, from 1-based target ranks ``[U]``; RecBole's key names."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if ranks.size == 0:
+        raise ValueError("no users to evaluate: the ranks array is empty")
+    out = {}
+    for k in cutoffs:
+        hit = ranks <= k
+        out[f"ndcg@{k}"] = float(np.mean(np.where(hit, 1.0 / np.log2(ranks + 1), 0.0)))
+        out[f"hit@{k}"] = float(np.mean(hit))
+        out[f"mrr@{k}"] = float(np.mean(np.where(hit, 1.0 / ranks, 0.0)))
+    return {f"{m}@{k}": out[f"{m}@{k}"] for m in METRICS for k in cutoffs}
+
+
+def per_user_metric(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """``[U]`` float per-user value of ``"ndcg@10"``, ``"hit@5"``, ``"mrr@20"``... from ranks ``[U]``."""
+    name, _, k = metric.partition("@")
+    ranks = np.asarray(ranks, dtype=np.float64)
+    hit = ranks <= int(k)
+    values = {"ndcg": lambda: 1.0 / np.log2(ranks + 1), "hit": lambda: np.ones_like(ranks),
+              "mrr": lambda: 1.0 / ranks}
+    if name not in values:
+        raise ValueError(f"unknown metric {metric!r}: expected ndcg@k, hit@k or mrr@k")
+    return np.where(hit, values[name](), 0.0)
+
+
+def target_ranks(scores: torch.Tensor, targets: torch.Tensor,
+                 seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """1-based rank of each row's target among all items but the padding item 0 (module docstring: tie rule).
+
+    Args:
+        scores: ``[B, n_items]`` model scores; column 0 is the padding item and never a candidate.
+        targets: ``[B]`` long target item ids.
+        seen: ``[B, n_items]`` bool, items to drop from the candidates for the filtered rank, or None.
+
+    Returns:
+        ``[B]`` long ranks over all items, and ``[B]`` long ranks without the seen items (None without ``seen``).
+    """
+    target_scores = scores.gather(1, targets.unsqueeze(1))  # [B, 1]
+    if torch.isnan(target_scores).any():
+        raise FloatingPointError("the model scored a target item NaN: its rank is undefined")
+    ahead = scores >= target_scores  # [B, n_items]: the target itself, ties and higher scores
+    ahead[:, 0] = False
+    ahead.scatter_(1, targets.unsqueeze(1), False)
+    ranks = 1 + ahead.sum(1)
+    if seen is None:
+        return ranks, None
+    return ranks, ranks - (ahead & seen).sum(1)
+
+
+@dataclass
+class SeenItems:
+    """Every user's items before the evaluated target, as a CSR table over internal user ids.
+
+    Built from the splits that precede the evaluated one (RecBole's leave-one-out: train for validation, train and
+    validation for test): the targets of those rows plus each user's first item, which is a target of no row.
+    ``length[u]`` is the true history length before the evaluated target (not capped).
+    """
+
+    indptr: np.ndarray  # [n_users + 1]
+    items: np.ndarray  # [indptr[-1]]
+
+    @property
+    def length(self) -> np.ndarray:
+        """``[n_users]`` number of items seen before the evaluated target."""
+        return np.diff(self.indptr)
+
+    @classmethod
+    def from_datasets(cls, datasets: list, eval_dataset) -> "SeenItems":
+        """The history of every user before its row in ``eval_dataset``, from the earlier split ``datasets``."""
+        uid, iid = eval_dataset.uid_field, eval_dataset.iid_field
+        seq = iid + eval_dataset.config["LIST_SUFFIX"]
+        seq_len = eval_dataset.config["ITEM_LIST_LENGTH_FIELD"]
+        users, items = [], []
+        for ds in [*datasets, eval_dataset]:
+            feat = ds.inter_feat
+            first = (feat[seq_len] == 1).numpy()  # the row whose only history item is the user's first item
+            users.append(feat[uid].numpy()[first])
+            items.append(feat[seq].numpy()[first, 0])
+            if ds is not eval_dataset:
+                users.append(feat[uid].numpy())
+                items.append(feat[iid].numpy())
+        users, items = np.concatenate(users), np.concatenate(items)
+        order = np.argsort(users, kind="stable")
+        counts = np.bincount(users, minlength=eval_dataset.user_num)
+        return cls(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), items[order].astype(np.int64))
+
+    def mask(self, users: np.ndarray, n_items: int, device: torch.device | str) -> torch.Tensor:
+        """``[B, n_items]`` bool on ``device``: True where batch row ``b`` saw the item."""
+        starts, ends = self.indptr[users], self.indptr[users + 1]
+        counts = ends - starts
+        rows = np.repeat(np.arange(len(users)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        cols = self.items[np.repeat(starts, counts) + offsets]
+        mask = torch.zeros(len(users), n_items, dtype=torch.bool, device=device)
+        mask[torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)] = True
+        return mask
+
+
+@dataclass
+class Evaluation:
+    """One split's evaluation: metrics over users and the per-user arrays behind them (host numpy)."""
+
+    metrics: dict[str, float]  # all items are candidates (RecBole's protocol)
+    metrics_filter_seen: dict[str, float]  # the user's earlier items are not candidates
+    user_id: np.ndarray  # [U] internal user ids
+    history_length: np.ndarray  # [U] true number of items before the target
+    rank: np.ndarray  # [U]
+    rank_filter_seen: np.ndarray  # [U]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str) -> Evaluation:
+    """Rank every user's target of a RecBole full-sort sequential eval loader, with and without seen items.
+
+    Args:
+        model: a sequential recommender with ``full_sort_predict(interaction) -> [B, n_items]``.
+        eval_data: RecBole's ``FullSortEvalDataLoader`` of the validation or test split (one row per user).
+        seen: ``SeenItems.from_datasets`` of the splits before ``eval_data``'s.
+        device: where the scores are computed and ranked; ranks come to the host once per batch.
+    """
+    dataset = eval_data._dataset
+    uid_field, iid_field, len_field = dataset.uid_field, dataset.iid_field, dataset.config["ITEM_LIST_LENGTH_FIELD"]
+    max_len = dataset.config["MAX_ITEM_LIST_LENGTH"]
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {"user_id": [], "rank": [], "rank_filter_seen": []}
+    for interaction, history_index, _, _ in eval_data:
+        if history_index is not None:
+            raise ValueError("evaluate() expects a sequential model's full-sort loader (RecBole gives no history)")
+        interaction = interaction.to(device)
+        users = interaction[uid_field].cpu().numpy()
+        capped = np.minimum(seen.length[users], max_len)
+        if not np.array_equal(capped, interaction[len_field].cpu().numpy()):
+            raise ValueError(
+                "the history lengths of the evaluated split do not match its earlier splits: evaluate() supports "
+                "RecBole's leave-one-out split (eval_args split LS, order TO, one target per user)"
+            )
+        scores = model.full_sort_predict(interaction).view(len(users), -1)
+        targets = interaction[iid_field]
+        ranks, ranks_seen = target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device))
+        out["user_id"].append(users)
+        out["rank"].append(ranks.cpu().numpy())
+        out["rank_filter_seen"].append(ranks_seen.cpu().numpy())
+    arrays = {key: np.concatenate(value) for key, value in out.items()}
+    if len(np.unique(arrays["user_id"])) != len(arrays["user_id"]):
+        raise ValueError("a user has several targets in the evaluated split: evaluate() supports one per user "
+                         "(eval_args split LS)")
+    return Evaluation(metrics=metrics_from_ranks(arrays["rank"]),
+                      metrics_filter_seen=metrics_from_ranks(arrays["rank_filter_seen"]),
+                      user_id=arrays["user_id"], history_length=seen.length[arrays["user_id"]],
+                      rank=arrays["rank"], rank_filter_seen=arrays["rank_filter_seen"])
