@@ -1,0 +1,26 @@
+"""`python -m recbole_hybrid.data check`: sizes after the protocol's filters, and failed expectations."""
+
+from __future__ import annotations
+
+import pytest
+
+from recbole_hybrid.data import ExpectationError, check_dataset, main
+
+
+def test_check_reports_the_filtered_dataset_and_fails_on_a_wrong_expectation(capsys):
+    lines = []
+    report = check_dataset("ml-100k", expect={"users": 938}, log=lines.append)
+    assert (report["users"], report["items"], report["interactions"]) == (938, 1447, 55361)
+    h = report["history_length"]
+    assert h["min"] == 4  # users need 5 ratings >= 4; the last one is the test target
+    assert h["short"] + h["mid"] + h["long"] == 938
+    assert "938 users, 1447 items, 55361 interactions" in lines[0]
+    with pytest.raises(ExpectationError, match="users: expected 6034, found 938; items: expected 3, found 1447"):
+        check_dataset("ml-100k", expect={"users": 6034, "items": 3, "interactions": 55361}, log=lines.append)
+
+
+def test_command_line_exit_codes(capsys, tmp_path):
+    assert main(["check", "--dataset=ml-100k", "--expect_users=5"]) == 1
+    assert "check failed: ml-100k: users: expected 5, found 938" in capsys.readouterr().err
+    assert main(["check", "--dataset=ml-1m", f"--data_path={tmp_path}"]) == 2
+    assert f"{tmp_path}/ml-1m/ml-1m.inter not found" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""The comparison workflow: a tiny end-to-end `pipeline` run of all five models, resume, analysis outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY
+from recbole_hybrid.analysis import AnalysisError, analyze, load_runs
+from recbole_hybrid.config import ConfigError
+from recbole_hybrid.evaluation import metrics_from_ranks
+from recbole_hybrid.experiments import MODELS, PRESETS, is_done, main, run_comparison, run_id, seed_list
+
+#: ml-100k cut to its 256 users with at most 20 interactions, so five models x 2 epochs take about a minute here.
+E2E = {**{k: v for k, v in TINY.items() if k != "epochs"}, "user_inter_num_interval": "[5,20]"}
+METRIC_COLS = [f"{m}@{k}" for m in ("ndcg", "hit", "mrr") for k in (5, 10, 20)]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """The `pipeline` preset (2 epochs) for the five models, one seed, then ``analyze --save_csv``."""
+    out = tmp_path_factory.mktemp("e2e")
+    overrides = {**E2E, "results_dir": str(out / "runs"), "checkpoint_dir": str(out / "saved"),
+                 "graph_cache_dir": str(out / "graph")}
+    first = run_comparison("pipeline", "ml-100k", seeds=1, overrides=overrides, progress=False)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    again = run_comparison("pipeline", "ml-100k", seeds=1, overrides=overrides, progress=False)
+    tables = analyze("ml-100k", "pipeline", out / "runs", out / "results", save=True, n_boot=300)
+    return {"out": out, "first": first, "again": again, "mtimes": mtimes, "tables": tables,
+            "overrides": overrides}
+
+
+def test_every_model_ran_with_deterministic_ids_and_saved_ranks(pipeline):
+    runs = pipeline["out"] / "runs"
+    assert [r["status"] for r in pipeline["first"]] == ["ran"] * 5
+    for model in MODELS:
+        rid = run_id(model, "ml-100k", "pipeline", 2020)
+        record = json.loads((runs / f"{rid}.json").read_text())
+        assert record["run_id"] == rid and len(record["epochs"]) == PRESETS["pipeline"]["epochs"]
+        assert record["selection"] == {"metric": "valid ndcg@10", "filter_seen": False}
+        with np.load(runs / f"{rid}.ranks.npz") as ranks:
+            assert ranks["test_rank"].shape == ranks["test_user_id"].shape == (256,)
+            assert record["test"] == pytest.approx(metrics_from_ranks(ranks["test_rank"]))
+            assert record["test_filter_seen"] == pytest.approx(metrics_from_ranks(ranks["test_rank_filter_seen"]))
+            assert record["best_valid"] == pytest.approx(metrics_from_ranks(ranks["valid_rank"]))
+            assert (ranks["test_rank_filter_seen"] <= ranks["test_rank"]).all()
+            assert (ranks["test_history_length"] == ranks["valid_history_length"] + 1).all()
+        alpha = runs / f"{rid}.alpha.json"
+        assert alpha.is_file() == (model != "SASRec")
+        if model != "SASRec":
+            curve = json.loads(alpha.read_text())
+            assert curve["length"] == list(range(1, TINY["MAX_ITEM_LIST_LENGTH"] + 1))
+            assert all(0 < a < 1 for a in curve["alpha"])
+
+
+def test_a_second_call_skips_every_finished_run(pipeline):
+    assert [r["status"] for r in pipeline["again"]] == ["skipped"] * 5
+    runs = pipeline["out"] / "runs"
+    assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir()} == pipeline["mtimes"]
+
+
+def test_a_run_without_its_ranks_is_not_done(pipeline, tmp_path):
+    rid = run_id("SASRec", "ml-100k", "pipeline", 2020)
+    (tmp_path / f"{rid}.json").write_text((pipeline["out"] / "runs" / f"{rid}.json").read_text())
+    assert not is_done(tmp_path, rid)
+    assert is_done(pipeline["out"] / "runs", rid)
+    with pytest.raises(AnalysisError, match="ranks .* are missing"):
+        load_runs(tmp_path, "ml-100k", "pipeline")
+
+
+def test_overall_comparison_schema(pipeline):
+    table = pd.read_csv(pipeline["out"] / "results" / "overall_comparison.csv")
+    expected = ["model", "candidates", "n_seeds", "seeds"]
+    expected += [f"{split}_{m}_{stat}" for split in ("test", "valid") for m in METRIC_COLS for stat in ("mean", "std")]
+    expected += ["best_epoch_mean", "best_epoch_std", "train_time_s_mean", "train_time_s_std"]
+    assert list(table.columns) == expected
+    assert list(table["model"]) == [m for m in MODELS for _ in range(2)]
+    assert list(table["candidates"]) == ["all_items", "seen_excluded"] * 5
+    assert (table["n_seeds"] == 1).all() and table["test_ndcg@10_std"].isna().all()  # one seed: no std
+    sasrec = json.loads((pipeline["out"] / "runs" / "SASRec-ml-100k-pipeline-seed2020.json").read_text())
+    assert table.loc[0, "test_ndcg@10_mean"] == pytest.approx(sasrec["test"]["ndcg@10"], rel=1e-5)
+    assert table.loc[1, "test_ndcg@10_mean"] == pytest.approx(sasrec["test_filter_seen"]["ndcg@10"], rel=1e-5)
+
+
+def test_length_groups_schema_and_user_counts(pipeline):
+    table = pd.read_csv(pipeline["out"] / "results" / "length_groups.csv")
+    expected = ["model", "candidates", "group", "length_range", "n_users"]
+    expected += [f"test_{m}_{stat}" for m in METRIC_COLS for stat in ("mean", "std")]
+    assert list(table.columns) == expected
+    assert len(table) == 5 * 2 * 3
+    per_model = table.groupby(["model", "candidates"])["n_users"].sum()
+    assert (per_model == 256).all()  # every tested user is in exactly one group
+    with np.load(pipeline["out"] / "runs" / "SASRec-ml-100k-pipeline-seed2020.ranks.npz") as ranks:
+        lengths = ranks["test_history_length"]
+    first = table[(table["model"] == "SASRec") & (table["candidates"] == "all_items")].set_index("group")
+    assert first.loc["short", "n_users"] == (lengths <= TINY["L_short"]).sum()
+    assert first.loc["long", "n_users"] == (lengths > TINY["L_long"]).sum()
+    assert first.loc["short", "length_range"] == f"L<={TINY['L_short']}"
+
+
+def test_significance_schema(pipeline):
+    table = pd.read_csv(pipeline["out"] / "results" / "significance.csv")
+    assert list(table.columns) == ["model", "baseline", "candidates", "seeds", "metric", "n", "mean_a", "mean_b",
+                                   "mean_diff", "t_stat", "t_p", "wilcoxon_stat", "wilcoxon_p", "ci_low", "ci_high"]
+    assert list(table["model"]) == [m for m in MODELS[1:] for _ in range(2)]
+    assert (table["baseline"] == "SASRec").all() and (table["n"] == 256).all()
+    assert ((table["t_p"] >= 0) & (table["t_p"] <= 1)).all()
+    assert (table["ci_low"] <= table["mean_diff"]).all() and (table["mean_diff"] <= table["ci_high"]).all()
+
+
+def test_plots_and_readme_are_written(pipeline):
+    results = pipeline["out"] / "results"
+    for name in ("learning_curves.png", "length_groups.png", "alpha_curves.png"):
+        assert (results / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    readme = (results / "README.md").read_text()
+    for text in ("ml-100k", "all_items", "seen_excluded", "Device: CPU", "seeds 2020", "![alpha_curves]"):
+        assert text in readme
+
+
+def test_analyze_without_records_names_the_folder(tmp_path):
+    with pytest.raises(AnalysisError, match=f"no run records .* in {tmp_path}"):
+        analyze("ml-1m", "paper", tmp_path, tmp_path / "results", save=True)
+
+
+def test_bad_command_lines_end_with_a_clear_error(capsys, tmp_path):
+    assert main(["fast", "--dataset=ml-100k"]) == 2
+    assert "unknown command 'fast'" in capsys.readouterr().err
+    assert main(["pipeline", "--seeds=two"]) == 2
+    assert "--seeds='two' must be a positive integer" in capsys.readouterr().err
+    assert main(["pipeline", "--models=SASRec,HybridFancy", f"--results_dir={tmp_path}"]) == 2
+    assert "unknown model 'HybridFancy'" in capsys.readouterr().err
+    assert main(["analyze", f"--runs_dir={tmp_path}", "--bogus"]) == 2
+    assert "unknown arguments ['--bogus']" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="seeds=0"):
+        seed_list(0)
+    assert seed_list(3) == [2020, 2021, 2022]
