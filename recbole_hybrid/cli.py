@@ -6,7 +6,7 @@ import sys
 
 from recbole_hybrid.atomic import AtomicFileError
 from recbole_hybrid.config import ConfigError, parse_cli
-from recbole_hybrid.runner import run_experiment
+from recbole_hybrid.runner import resume_run, run_experiment
 
 USER_ERRORS = (ConfigError, AtomicFileError, FileNotFoundError, PermissionError, ValueError)
 
@@ -19,8 +19,12 @@ def main(argv: list[str]) -> int:
         print(sys.modules["run"].__doc__)
         return 0
     try:
-        model, dataset, files, overrides = parse_cli(argv)
-        run_experiment(model, dataset, files, overrides)
+        resume = [a.split("=", 1)[1] for a in argv if a.startswith("--resume=")]
+        if resume:
+            resume_run(resume[0])
+        else:
+            model, dataset, files, overrides = parse_cli(argv)
+            run_experiment(model, dataset, files, overrides)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
