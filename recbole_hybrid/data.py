@@ -1,6 +1,13 @@
-"""Dataset commands: ``python -m recbole_hybrid.data check --dataset=ml-1m [--expect_users=6034]``.
+"""Dataset commands.
 
-``check`` loads the dataset exactly as a run does (the dataset's property file: rating and user filters) and prints
+    python -m recbole_hybrid.data prepare --ratings path/to/ml-1m.zip|ratings.dat
+    python -m recbole_hybrid.data check --dataset=ml-1m [--data_path=dataset] [--expect_users=6034]
+
+``prepare`` writes RecBole atomic files from the GroupLens MovieLens-1M download (``UserID::MovieID::Rating::
+Timestamp`` lines, ISO-8859-1), for users who are offline or want their own copy; RecBole downloads ML-1M itself
+when online. With the zip, ``movies.dat`` and ``users.dat`` become the ``.item`` and ``.user`` files as well.
+
+``check`` loads a dataset exactly as a run does (the dataset's property file: rating and user filters) and prints
 users, items, interactions and the distribution of history lengths; it exits with status 1 when an expectation
 (``--expect_users``, ``--expect_items``, ``--expect_interactions``) does not hold.
 """
@@ -8,18 +15,100 @@ users, items, interactions and the distribution of history lengths; it exits wit
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import warnings
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recbole_hybrid.atomic import AtomicFileError
+from recbole_hybrid.atomic import AtomicFileError, check_dataset_files
 from recbole_hybrid.config import ConfigError, build_config, parse_value
 
+INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
+ITEM_HEADER = "item_id:token\tmovie_title:token_seq\trelease_year:token\tgenre:token_seq"
+USER_HEADER = "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token"
 PERCENTILES = (5, 25, 50, 75, 95)
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
+
+
+class RatingsFormatError(ValueError):
+    """A GroupLens file line that is not of the expected form; the message names file and line."""
+
+
+def _read_member(path: Path, member: str) -> str | None:
+    """Text of ``member`` (e.g. ``ratings.dat``) from a GroupLens zip or from a plain file beside ``path``."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == member]
+            return zf.read(names[0]).decode("iso-8859-1") if names else None
+    candidate = path if path.name == member else path.with_name(member)
+    return candidate.read_text(encoding="iso-8859-1") if candidate.is_file() else None
+
+
+def convert_ratings(text: str, source: str) -> list[str]:
+    """GroupLens ``ratings.dat`` lines to ``.inter`` rows, sorted by user, then timestamp (stable)."""
+    rows = []
+    for number, line in enumerate(io.StringIO(text), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split("::")
+        if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+            raise RatingsFormatError(f"{source}, line {number}: expected UserID::MovieID::Rating::Timestamp "
+                                     f"(integers), got {line[:80]!r}")
+        rows.append(tuple(int(p) for p in parts))
+    if not rows:
+        raise RatingsFormatError(f"{source}: no ratings found")
+    rows.sort(key=lambda r: (r[0], r[3]))
+    return [f"{u}\t{i}\t{r}\t{t}" for u, i, r, t in rows]
+
+
+def convert_movies(text: str) -> list[str]:
+    """``movies.dat`` (``id::Title (YYYY)::G1|G2``) to ``.item`` rows in RecBole's dataset-hub convention."""
+    rows = []
+    for line in text.splitlines():
+        if line.strip():
+            item, title, genres = line.split("::")
+            rows.append(f"{item}\t{title[:-7]}\t{title[-5:-1]}\t{genres.replace('|', ' ')}")
+    return rows
+
+
+def convert_users(text: str) -> list[str]:
+    """``users.dat`` (``id::gender::age::occupation::zip``) to ``.user`` rows."""
+    rows = []
+    for line in text.splitlines():
+        if line.strip():
+            user, gender, age, occupation, zip_code = line.split("::")
+            rows.append(f"{user}\t{age}\t{gender}\t{occupation}\t{zip_code}")
+    return rows
+
+
+def prepare(ratings: str | Path, out_dir: str | Path = "dataset", name: str = "ml-1m") -> list[Path]:
+    """Write ``<out_dir>/<name>/<name>.inter`` (and ``.item``/``.user`` when available); return the paths."""
+    ratings = Path(ratings)
+    if not ratings.exists():
+        raise FileNotFoundError(f"{ratings} not found: pass the GroupLens ml-1m.zip or its ratings.dat")
+    text = _read_member(ratings, "ratings.dat")
+    if text is None:
+        raise FileNotFoundError(f"no ratings.dat in {ratings}")
+    target = Path(out_dir) / name
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, header, rows in (
+        ("inter", INTER_HEADER, convert_ratings(text, str(ratings))),
+        ("item", ITEM_HEADER, convert_movies(t) if (t := _read_member(ratings, "movies.dat")) else None),
+        ("user", USER_HEADER, convert_users(t) if (t := _read_member(ratings, "users.dat")) else None),
+    ):
+        if rows is None:
+            continue
+        path = target / f"{name}.{suffix}"
+        path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
 
 
 class ExpectationError(ValueError):
@@ -41,8 +130,6 @@ def check_dataset(dataset: str, config_files: list[str] | None = None, overrides
         ExpectationError: when a count differs from ``expect``.
     """
     from recbole.data import create_dataset
-
-    from recbole_hybrid.atomic import check_dataset_files
 
     config = build_config("SASRec", dataset, config_files, overrides)
     if dataset != "ml-100k" and not config["allow_download"]:
@@ -76,18 +163,7 @@ def check_dataset(dataset: str, config_files: list[str] | None = None, overrides
     return report
 
 
-def main(argv: list[str]) -> int:
-    """``python -m recbole_hybrid.data SUBCOMMAND ...``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m recbole_hybrid.data", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="print a dataset's size after the protocol's filters; check it")
-    check.add_argument("--dataset", required=True)
-    check.add_argument("--data_path", help="folder holding <dataset>/<dataset>.inter")
-    check.add_argument("--config_files", default="", help="extra property files, space or comma separated")
-    for key in ("users", "items", "interactions"):
-        check.add_argument(f"--expect_{key}", type=int, help=f"fail unless the dataset has this many {key}")
-    check.add_argument("overrides", nargs="*", help="RecBole settings as key=value")
-    args = parser.parse_args(argv)
+def _check_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     overrides = {}
     for item in args.overrides:
         key, sep, value = item.lstrip("-").partition("=")
@@ -109,5 +185,33 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m recbole_hybrid.data SUBCOMMAND ...``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m recbole_hybrid.data", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("prepare", help="write RecBole atomic files from the GroupLens ML-1M download")
+    p.add_argument("--ratings", required=True, help="ml-1m.zip or its ratings.dat")
+    p.add_argument("--out", default="dataset", help="data_path folder (default: dataset)")
+    p.add_argument("--name", default="ml-1m", help="dataset name (default: ml-1m)")
+    check = commands.add_parser("check", help="print a dataset's size after the protocol's filters; check it")
+    check.add_argument("--dataset", required=True)
+    check.add_argument("--data_path", help="folder holding <dataset>/<dataset>.inter")
+    check.add_argument("--config_files", default="", help="extra property files, space or comma separated")
+    for key in ("users", "items", "interactions"):
+        check.add_argument(f"--expect_{key}", type=int, help=f"fail unless the dataset has this many {key}")
+    check.add_argument("overrides", nargs="*", help="RecBole settings as key=value")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check_command(parser, args)
+    if args.command == "prepare":
+        try:
+            for path in prepare(args.ratings, args.out, args.name):
+                print(f"wrote {path}")
+        except (FileNotFoundError, RatingsFormatError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

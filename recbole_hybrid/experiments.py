@@ -8,7 +8,8 @@
 PRESET is ``pipeline`` (2 epochs: does the pipeline run?), ``quick`` (50 epochs, patience 10) or ``paper``
 (200 epochs, patience 20, batch 256, lr 1e-3); any ``--key=value`` (run.py's flags) overrides it. Seeds are
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
-in ``results_dir`` is skipped, so an interrupted comparison resumes where it stopped. Each hybrid run also saves
+in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
+command resumes an interrupted comparison where it stopped. Each hybrid run also saves
 its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as ``<run_id>.alpha.json``.
 
 ``analyze`` reads only the saved records (see ``recbole_hybrid.analysis``); without ``--save_csv`` it prints the
@@ -78,7 +79,7 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
                    log: Callable[[str], None] = print, progress: bool = True) -> list[dict[str, Any]]:
     """Run (or skip, when done) every model for every seed; return the list of run descriptions.
 
-    Each entry is ``{"run_id", "model", "seed", "status": "ran" | "skipped", "results_dir"}``.
+    Each entry is ``{"run_id", "model", "seed", "status": "ran" | "resumed" | "skipped", "results_dir"}``.
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
@@ -87,16 +88,18 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
     settings = {**PRESETS[preset], **(overrides or {})}
     plan = [(seed, model) for seed in seed_list(seeds) for model in models]
     done = []
+    emit = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else log
     bar = tqdm(plan, desc=f"{preset} on {dataset}", unit="run", disable=not progress, file=sys.stderr)
     for seed, model in bar:
         rid = run_id(model, dataset, preset, seed)
         bar.set_postfix_str(rid)
         config = build_config(model, dataset, config_files, {**settings, "seed": seed})
         results_dir = Path(config["results_dir"])
-        status = "skipped" if is_done(results_dir, rid) else "ran"
-        if status == "ran":
+        resume = (Path(config["checkpoint_dir"]) / rid / "last.pth").is_file()
+        status = "skipped" if is_done(results_dir, rid) else "resumed" if resume else "ran"
+        if status != "skipped":
             record = run_experiment(model, dataset, config_files, {**settings, "seed": seed}, run_id=rid,
-                                    log=lambda line: tqdm.write(line, file=sys.stderr) if progress else log(line))
+                                    log=emit, resume=resume)
             if model in HYBRID_MODELS:
                 save_alpha_curve(record, results_dir / f"{rid}.alpha.json")
         else:

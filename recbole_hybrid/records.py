@@ -76,11 +76,11 @@ def write_json(path: str | Path, data: dict) -> Path:
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, config, **extra: Any) -> Path:
-    """Save a state dict, the plain config and any plain ``extra`` data (atomically)."""
+    """Save a state dict, the plain config and ``extra`` (tensors and plain data only), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"state_dict": model.state_dict(), "config": plain_config(config), **plain(extra)}, tmp)
+    torch.save({"state_dict": model.state_dict(), "config": plain_config(config), **extra}, tmp)
     os.replace(tmp, path)
     return path
 

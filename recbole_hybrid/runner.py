@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import warnings
@@ -14,11 +15,12 @@ from recbole.utils import init_seed
 
 from recbole_hybrid.atomic import check_dataset_files
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.records import device_name, plain_config, save_ranks, versions, write_json
+from recbole_hybrid.records import device_name, plain, plain_config, save_ranks, versions, write_json
 from recbole_hybrid.trainer import fit_and_test
 
 METRICS = ("ndcg", "hit", "mrr")
 CUTOFFS = (5, 10, 20)
+INVOCATION = "invocation.json"  # in each run folder: what resume_run needs to rebuild the run
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
 
@@ -40,18 +42,26 @@ def load_data(config):
 
 def run_experiment(model: str | type, dataset: str, config_files: list[str] | None = None,
                    overrides: dict[str, Any] | None = None, run_id: str | None = None,
-                   log=print, on_epoch=None) -> dict[str, Any]:
-    """Train, select on validation, test once, write ``<results_dir>/<run_id>.json``; return the record."""
+                   log=print, on_epoch=None, resume: bool = False) -> dict[str, Any]:
+    """Train, select on validation, test once, write ``<results_dir>/<run_id>.json``; return the record.
+
+    Checkpoints go to the run folder ``<checkpoint_dir>/<run_id>/``; with ``resume`` (and the same ``run_id``)
+    training continues from its ``last.pth``. ``resume_run`` does this from the folder alone.
+    """
     started = time.perf_counter()
     config = build_config(model, dataset, config_files, overrides)
     run_id = run_id or default_run_id(config)
     results_dir = Path(config["results_dir"])
-    checkpoint = Path(config["checkpoint_dir"]) / f"{run_id}.pth"
-    for folder in (results_dir, checkpoint.parent):
+    run_dir = Path(config["checkpoint_dir"]) / run_id
+    for folder in (results_dir, run_dir):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise PermissionError(f"cannot create output folder {folder}: {err}") from None
+    if not resume:
+        write_json(run_dir / INVOCATION, {"model": config["model"], "dataset": dataset, "run_id": run_id,
+                                          "config_files": [str(Path(f).resolve()) for f in config_files or []],
+                                          "overrides": plain(overrides or {})})
 
     data, train_data, valid_data, test_data = load_data(config)
     log(f"{config['model']} on {config['dataset']}: {data.user_num - 1} users, {data.item_num - 1} items, "
@@ -59,7 +69,8 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     init_seed(config["seed"], config["reproducibility"])
     model_cls = resolve_model(model)
     net = model_cls(config, train_data.dataset).to(config["device"])
-    result = fit_and_test(config, net, train_data, valid_data, test_data, checkpoint, log=log, on_epoch=on_epoch)
+    result = fit_and_test(config, net, train_data, valid_data, test_data, run_dir, log=log, on_epoch=on_epoch,
+                          resume=resume)
     ranks = save_ranks(results_dir / f"{run_id}.ranks.npz", **result.pop("evaluations"))
 
     record = {
@@ -73,7 +84,7 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
         "versions": versions(),
         "data": {"users": data.user_num - 1, "items": data.item_num - 1, "interactions": data.inter_num},
         **result,
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(run_dir / "best.pth"),
         "ranks_file": ranks.name,
         "wall_time_s": time.perf_counter() - started,
         "config": plain_config(config),
@@ -82,6 +93,16 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     log(format_metrics(record))
     log(f"run record: {path}")
     return record
+
+
+def resume_run(run_dir: str | Path, log=print, on_epoch=None) -> dict[str, Any]:
+    """Continue the interrupted run whose checkpoint folder is ``run_dir``, with its original settings."""
+    path = Path(run_dir) / INVOCATION
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: {path} not found; --resume takes a run folder <checkpoint_dir>/<run_id>")
+    inv = json.loads(path.read_text())
+    return run_experiment(inv["model"], inv["dataset"], inv["config_files"], inv["overrides"], run_id=inv["run_id"],
+                          log=log, on_epoch=on_epoch, resume=True)
 
 
 def format_metrics(record: dict[str, Any]) -> str:

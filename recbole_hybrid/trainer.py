@@ -9,23 +9,31 @@ checkpoints and the record.
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from recbole.trainer import Trainer
 from recbole.utils import early_stopping
 
 from recbole_hybrid.evaluation import SeenItems, evaluate
-from recbole_hybrid.records import load_checkpoint, save_checkpoint
+from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
 
 VALID_METRIC = "ndcg@10"
 
 
-def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_path: str | Path,
-                 log=print, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str | Path,
+                 log=print, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+                 resume: bool = False) -> dict[str, Any]:
     """Train with early stopping on validation NDCG@10, reload the best model, evaluate it once on test.
+
+    ``run_dir`` receives ``best.pth`` (the best model so far) and ``last.pth`` (the whole training state at the end
+    of the last finished epoch: model, optimizer, early-stopping state, history and every RNG). With ``resume`` the
+    loop restarts from ``last.pth``: a run killed mid-epoch repeats that epoch from the same state and ends with the
+    same numbers as an uninterrupted one.
 
     ``on_epoch`` receives each epoch's entry (``epoch``, ``train_loss``, ``train_time_s`` and, when validated,
     ``valid``, ``valid_filter_seen``) right after it ends: Ray Tune reports from there. Selection uses the
@@ -34,16 +42,24 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
     Returns:
         ``{"epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
         "test_filter_seen", "selection", "train_time_s", "evaluations"}``; ``evaluations`` holds the best
-        epoch's validation and the test ``Evaluation`` (per-user ranks), not JSON: the runner saves them apart.
+        model's validation and test ``Evaluation`` (per-user ranks), not JSON: the runner saves them apart.
     """
+    run_dir = Path(run_dir)
+    best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
     trainer = Trainer(config, model)
     seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
     seen_test = SeenItems.from_datasets([train_data.dataset, valid_data._dataset], test_data._dataset)
     selected = "metrics_filter_seen" if config["filter_seen"] else "metrics"
-    epochs_log: list[dict[str, Any]] = []
-    best_score, best_epoch, best_valid, best_eval, stale = -np.inf, None, None, None, 0
-    train_time = 0.0
-    for epoch in range(config["epochs"]):
+    state: dict[str, Any] = {"epoch": -1, "best_score": -np.inf, "best_epoch": None, "best_valid": None,
+                             "stale": 0, "epochs": [], "train_time_s": 0.0}
+    if resume:
+        state = restore_training_state(last_path, model, trainer.optimizer, train_data, config["device"])
+        log(f"resumed from {last_path} after epoch {state['epoch']}")
+    epochs_log = state["epochs"]
+    best_score, best_epoch, best_valid, stale = state["best_score"], state["best_epoch"], state["best_valid"], \
+        state["stale"]
+    train_time = state["train_time_s"]
+    for epoch in range(state["epoch"] + 1, config["epochs"]):
         start = time.perf_counter()
         total = trainer._train_epoch(train_data, epoch, show_progress=config["show_progress"])
         seconds = time.perf_counter() - start
@@ -63,11 +79,14 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
             best_score, stale, stop, improved = early_stopping(
                 valid[VALID_METRIC], best_score, stale, max_step=config["stopping_step"], bigger=True)
             if improved:
-                best_epoch, best_valid, best_eval = epoch, valid, evaluation
-                save_checkpoint(checkpoint_path, model, config, epoch=epoch, valid=valid)
+                best_epoch, best_valid = epoch, valid
+                save_checkpoint(best_path, model, config, epoch=epoch, valid=valid)
             line += (f"  valid {VALID_METRIC}{' (filter_seen)' if config['filter_seen'] else ''} "
                      f"{valid[VALID_METRIC]:.4f}" + ("  *" if improved else ""))
         epochs_log.append(entry)
+        save_training_state(last_path, model, trainer.optimizer, train_data, config, epoch=epoch,
+                            best_score=best_score, best_epoch=best_epoch, best_valid=best_valid, stale=stale,
+                            epochs=epochs_log, train_time_s=train_time)
         log(line)
         if on_epoch is not None:
             on_epoch(entry)
@@ -76,12 +95,54 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
             break
     if best_epoch is None:  # validation never improved on -inf (NaN metrics): keep the last model
         best_epoch = epochs_log[-1]["epoch"]
-        save_checkpoint(checkpoint_path, model, config, epoch=best_epoch, valid=best_valid)
-    model.load_state_dict(load_checkpoint(checkpoint_path, map_location=config["device"])["state_dict"])
+        save_checkpoint(best_path, model, config, epoch=best_epoch, valid=best_valid)
+    model.load_state_dict(load_checkpoint(best_path, map_location=config["device"])["state_dict"])
+    # the best epoch's validation again, for its per-user ranks (a resumed run holds only its metrics)
+    valid = evaluate(model, valid_data, seen_valid, config["device"])
     test = evaluate(model, test_data, seen_test, config["device"])
     return {"epochs": epochs_log, "best_epoch": best_epoch,
-            "best_valid": best_eval and best_eval.metrics,
-            "best_valid_filter_seen": best_eval and best_eval.metrics_filter_seen,
+            "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test.metrics, "test_filter_seen": test.metrics_filter_seen,
             "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
-            "train_time_s": train_time, "evaluations": {"valid": best_eval, "test": test}}
+            "train_time_s": train_time, "evaluations": {"valid": valid, "test": test}}
+
+
+def _rng_state(train_data) -> dict[str, Any]:
+    """Every random stream that training draws from, as tensors and plain data (loadable with weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": plain(random.getstate()),  # tuples -> lists
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+             "loader": train_data.generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], train_data) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    train_data.generator.set_state(state["loader"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(path: Path, model, optimizer, train_data, config, **progress: Any) -> None:
+    """``last.pth``: model, optimizer, RNG states and the loop's progress after a finished epoch."""
+    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), rng=_rng_state(train_data), **progress)
+
+
+def restore_training_state(path: Path, model, optimizer, train_data, device) -> dict[str, Any]:
+    """Load ``last.pth`` into ``model``, ``optimizer`` and the RNGs; return the loop's progress."""
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: {path} does not exist (no epoch of this run finished)")
+    state = load_checkpoint(path, map_location=device)
+    model.load_state_dict(state.pop("state_dict"))
+    optimizer.load_state_dict(state.pop("optimizer"))
+    rng = state.pop("rng")
+    rng["torch"], rng["loader"] = rng["torch"].cpu(), rng["loader"].cpu()
+    _set_rng_state(rng, train_data)
+    state["best_score"] = float(state["best_score"])
+    return state

@@ -137,3 +137,17 @@ def test_bad_command_lines_end_with_a_clear_error(capsys, tmp_path):
     with pytest.raises(ConfigError, match="seeds=0"):
         seed_list(0)
     assert seed_list(3) == [2020, 2021, 2022]
+
+
+def test_a_run_interrupted_after_training_resumes_from_its_last_state(pipeline):
+    """Last in this file: it rewrites one run of the shared pipeline."""
+    rid = run_id("HybridDiscrete", "ml-100k", "pipeline", 2020)
+    runs = pipeline["out"] / "runs"
+    before = json.loads((runs / f"{rid}.json").read_text())
+    (runs / f"{rid}.json").unlink()  # as if killed before the record was written; saved/<rid>/last.pth remains
+    again = run_comparison("pipeline", "ml-100k", seeds=1, models=["HybridDiscrete"],
+                           overrides=pipeline["overrides"], progress=False)
+    assert [r["status"] for r in again] == ["resumed"]
+    after = json.loads((runs / f"{rid}.json").read_text())
+    assert after["test"] == before["test"] and after["best_epoch"] == before["best_epoch"]
+    assert after["epochs"] == before["epochs"]
