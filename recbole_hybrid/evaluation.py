@@ -166,10 +166,11 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
             )
         scores = model.full_sort_predict(interaction).view(len(users), -1)
         targets = interaction[iid_field]
-        ranks, ranks_seen = target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device))
+        ranks = torch.stack(target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)))
+        ranks = ranks.cpu().numpy()  # [2, B]: the batch's one transfer to the host
         out["user_id"].append(users)
-        out["rank"].append(ranks.cpu().numpy())
-        out["rank_filter_seen"].append(ranks_seen.cpu().numpy())
+        out["rank"].append(ranks[0])
+        out["rank_filter_seen"].append(ranks[1])
     arrays = {key: np.concatenate(value) for key, value in out.items()}
     if len(np.unique(arrays["user_id"])) != len(arrays["user_id"]):
         raise ValueError("a user has several targets in the evaluated split: evaluate() supports one per user "

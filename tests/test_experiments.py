@@ -151,3 +151,17 @@ def test_a_run_interrupted_after_training_resumes_from_its_last_state(pipeline):
     after = json.loads((runs / f"{rid}.json").read_text())
     assert after["test"] == before["test"] and after["best_epoch"] == before["best_epoch"]
     assert after["epochs"] == before["epochs"]
+
+
+def test_filter_seen_selects_on_the_filtered_validation_ndcg(tmp_path):
+    from recbole_hybrid.records import load_checkpoint
+    from recbole_hybrid.runner import run_experiment
+
+    record = run_experiment("SASRec", "ml-100k", [], {**E2E, "epochs": 2, "filter_seen": True,
+                                                      "results_dir": str(tmp_path / "r"),
+                                                      "checkpoint_dir": str(tmp_path / "s")},
+                            run_id="fs", log=lambda line: None)
+    assert record["selection"] == {"metric": "valid ndcg@10", "filter_seen": True}
+    best = load_checkpoint(tmp_path / "s" / "fs" / "best.pth")
+    assert best["valid"] == pytest.approx(record["best_valid_filter_seen"])
+    assert best["valid"]["ndcg@10"] != pytest.approx(record["best_valid"]["ndcg@10"])
