@@ -182,7 +182,8 @@ def protocol(runs: list[Run]) -> dict:
     """Dataset, filters, split and budget of the runs, for the README."""
     config = runs[0].record["config"]
     return {"dataset": runs[0].record["dataset"], "data": runs[0].record["data"],
-            "val_interval": config.get("val_interval"), "user_inter_num_interval": config.get("user_inter_num_interval"),
+            "val_interval": config.get("val_interval"),
+            "user_inter_num_interval": config.get("user_inter_num_interval"),
             "split": config.get("eval_args"), "MAX_ITEM_LIST_LENGTH": config.get("MAX_ITEM_LIST_LENGTH"),
             "L_short": config.get("L_short"), "L_long": config.get("L_long"),
             "epochs": config.get("epochs"), "stopping_step": config.get("stopping_step"),

@@ -113,7 +113,8 @@ def format_metrics(record: dict[str, Any]) -> str:
     head = "split    " + "".join(f"{name:<10}" for name in names)
     rows = [head]
     for split, values in (("valid", record["best_valid"] or {}), ("test", record["test"]),
-                          ("valid fs", record["best_valid_filter_seen"] or {}), ("test fs", record["test_filter_seen"])):
+                          ("valid fs", record["best_valid_filter_seen"] or {}),
+                          ("test fs", record["test_filter_seen"])):
         rows.append(f"{split:<9}" + "".join(f"{values.get(f'{m}@{k}', float('nan')):<10.4f}"
                                              for m in METRICS for k in CUTOFFS))
     return f"{record['model']} (best epoch {record['best_epoch']})\n" + "\n".join(rows)
