@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers and CI
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -37,8 +38,10 @@ def learning_curves(runs: list[Run], path: Path) -> Path:
                                   for r in model_runs])
         epochs = np.arange(len(valid))
         ax_valid.plot(epochs[~np.isnan(valid)], valid[~np.isnan(valid)], marker=".", label=model)
-    ax_loss.set(xlabel="epoch", ylabel="train loss", title="Training loss")
-    ax_valid.set(xlabel="epoch", ylabel="valid NDCG@10", title="Validation NDCG@10 (all items)")
+    ax_loss.set(xlabel="epoch", ylabel="train loss", title="Training loss (mean over seeds)")
+    ax_valid.set(xlabel="epoch", ylabel="valid NDCG@10", title="Validation NDCG@10, all items (mean over seeds)")
+    for ax in (ax_loss, ax_valid):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_valid.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -82,6 +85,7 @@ def alpha_curves(runs: list[Run], path: Path) -> Path:
         for j, run in enumerate(r for r in runs if r.model == model and r.alpha):
             ax.plot(run.alpha["length"], run.alpha["alpha"], color=colours[i % len(colours)], marker=".",
                     linestyle="-" if model in LEARNED else "--", label=model if j == 0 else None, alpha=0.8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="history length L (capped at MAX_ITEM_LIST_LENGTH)", ylabel="a(L): weight of the ID embedding",
            ylim=(0, 1), title="Length policy a(L) of the best checkpoints")
     ax.legend(fontsize=8)
