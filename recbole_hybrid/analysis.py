@@ -144,21 +144,23 @@ def _sorted(table: pd.DataFrame, runs: list[Run], extra: list[str] = ()) -> pd.D
     return table.sort_values(by, key=lambda s: keys[s.name](s), kind="stable").reset_index(drop=True)
 
 
-def _paired(model_run: Run, base_run: Run, rank_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user test ``SIGNIFICANCE_METRIC`` of the two runs on their common users, aligned by user id."""
+def _paired(model_run: Run, base_run: Run, rank_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted user ids and the per-user test ``SIGNIFICANCE_METRIC`` of the two runs on them."""
     users, i, j = np.intersect1d(model_run.ranks["test_user_id"], base_run.ranks["test_user_id"],
                                  return_indices=True)
     if len(users) != len(model_run.ranks["test_user_id"]):
         raise AnalysisError(f"{model_run.record['run_id']} and {base_run.record['run_id']} were tested on different "
                             f"users: they do not share one dataset split")
-    return (per_user_metric(model_run.ranks[f"test_{rank_key}"][i], SIGNIFICANCE_METRIC),
+    return (users, per_user_metric(model_run.ranks[f"test_{rank_key}"][i], SIGNIFICANCE_METRIC),
             per_user_metric(base_run.ranks[f"test_{rank_key}"][j], SIGNIFICANCE_METRIC))
 
 
 def significance(runs: list[Run], n_boot: int = 10_000) -> pd.DataFrame:
-    """Each model against SASRec on per-user test NDCG@10, per seed and pooled over seeds (users x seeds pairs).
+    """Each model against SASRec on per-user test NDCG@10, per seed and pooled over seeds.
 
-    A model's seed-``s`` run is paired with SASRec's seed-``s`` run; seeds without both are left out.
+    A model's seed-``s`` run is paired with SASRec's seed-``s`` run; seeds without both are left out. Pooled: each
+    user's value averaged over the seeds, then tested over users. Users are the independent units; stacking
+    users x seeds as separate pairs would count every user several times and understate the p-values.
     """
     base = {r.seed: r for r in runs if r.model == BASELINE}
     if not base:
@@ -169,9 +171,11 @@ def significance(runs: list[Run], n_boot: int = 10_000) -> pd.DataFrame:
         for candidates, rank_key in CANDIDATES.items():
             samples = [(str(r.seed), *_paired(r, b, rank_key)) for r, b in pairs]
             if len(samples) > 1:
-                samples.append(("pooled", np.concatenate([s[1] for s in samples]),
-                                np.concatenate([s[2] for s in samples])))
-            for seeds, a, b in samples:
+                if any(not np.array_equal(s[1], samples[0][1]) for s in samples):
+                    raise AnalysisError(f"{model}: the seeds' runs were tested on different users")
+                samples.append(("pooled", samples[0][1], np.mean([s[2] for s in samples], axis=0),
+                                np.mean([s[3] for s in samples], axis=0)))
+            for seeds, _, a, b in samples:
                 result = paired_tests(a, b, n_boot=n_boot)
                 rows.append({"model": model, "baseline": BASELINE, "candidates": candidates, "seeds": seeds,
                              "metric": f"test {SIGNIFICANCE_METRIC}", **result})
@@ -262,8 +266,8 @@ def write_readme(path: Path, runs_dir: Path, runs: list[Run], tables: dict[str, 
           f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {r['t_p']:.3g} | {r['wilcoxon_p']:.3g} |"
           for _, r in sig.iterrows()),
         "",
-        "Full table: `significance.csv`. Pooled rows pair each user with itself across the models' runs of the same "
-        "seed and pool the users of all seeds.",
+        "Full table: `significance.csv`. Per-seed rows pair each user's values in the two models' runs of that "
+        "seed; pooled rows first average each user's value over the seeds, then test over users.",
         "",
         "## Plots",
         "",

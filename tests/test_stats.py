@@ -48,3 +48,31 @@ def test_unpaired_input_is_refused():
         paired_tests(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="at least 2 users"):
         paired_tests(np.zeros(1), np.ones(1))
+
+
+def _run(model: str, seed: int, test_rank: np.ndarray):
+    from recbole_hybrid.analysis import Run
+
+    users = np.arange(1, len(test_rank) + 1)
+    return Run({"model": model, "seed": seed, "run_id": f"{model}-{seed}"},
+               {"test_user_id": users, "test_rank": test_rank, "test_rank_filter_seen": test_rank}, None)
+
+
+def test_significance_from_ranks_per_seed_and_pooled_over_users():
+    from recbole_hybrid.analysis import significance
+
+    rng = np.random.default_rng(4)
+    runs = []
+    for seed in (1, 2):
+        base = rng.integers(1, 200, 400)
+        runs += [_run("SASRec", seed, base),
+                 _run("HybridDiscrete", seed, np.maximum(base // 4, 1)),  # planted: every target ranked higher
+                 _run("HybridFixed", seed, base.copy())]  # planted: no difference at all
+    table = significance(runs, n_boot=300).set_index(["model", "candidates", "seeds"])
+    better = table.loc[("HybridDiscrete", "all_items")]
+    assert list(better.index) == ["1", "2", "pooled"]
+    assert (better["n"] == 400).all()  # pooled: users averaged over seeds, not 800 stacked pairs
+    assert better.loc["pooled", "mean_diff"] == pytest.approx(better.loc[["1", "2"], "mean_diff"].mean())
+    assert (better["t_p"] < 1e-3).all() and (better["ci_low"] > 0).all()
+    same = table.loc[("HybridFixed", "all_items")]
+    assert (same["t_p"] == 1).all() and (same["wilcoxon_p"] == 1).all() and (same["mean_diff"] == 0).all()
