@@ -10,7 +10,10 @@ PRESET is ``pipeline`` (2 epochs: does the pipeline run?), ``quick`` (50 epochs,
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
 in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
 command resumes an interrupted comparison where it stopped. Each hybrid run also saves
-its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as ``<run_id>.alpha.json``.
+its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as ``<run_id>.alpha.json``. Other overrides are not part of
+the id: give a comparison with other settings its own ``--results_dir`` and ``--checkpoint_dir``. With
+``--filter_seen=True`` (selection on validation NDCG@10 without seen items) ids read ``<preset>-fs``; analyse them
+with ``analyze --preset=<preset>-fs``.
 
 ``analyze`` reads only the saved records (see ``recbole_hybrid.analysis``); without ``--save_csv`` it prints the
 tables, with it it writes the CSVs, plots and ``results/README.md``.
@@ -42,9 +45,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 FIRST_SEED = 2020
 
 
-def run_id(model: str, dataset: str, preset: str, seed: int) -> str:
-    """The deterministic id that makes skip-if-done possible."""
-    return f"{model}-{dataset}-{preset}-seed{seed}"
+def run_id(model: str, dataset: str, preset: str, seed: int, filter_seen: bool = False) -> str:
+    """The deterministic id that makes skip-if-done possible; ``-fs`` marks selection with ``filter_seen``."""
+    return f"{model}-{dataset}-{preset}{'-fs' if filter_seen else ''}-seed{seed}"
 
 
 def seed_list(seeds: int) -> list[int]:
@@ -91,9 +94,9 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
     emit = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else log
     bar = tqdm(plan, desc=f"{preset} on {dataset}", unit="run", disable=not progress, file=sys.stderr)
     for seed, model in bar:
-        rid = run_id(model, dataset, preset, seed)
-        bar.set_postfix_str(rid)
         config = build_config(model, dataset, config_files, {**settings, "seed": seed})
+        rid = run_id(model, dataset, preset, seed, config["filter_seen"])
+        bar.set_postfix_str(rid)
         results_dir = Path(config["results_dir"])
         resume = (Path(config["checkpoint_dir"]) / rid / "last.pth").is_file()
         status = "skipped" if is_done(results_dir, rid) else "resumed" if resume else "ran"
@@ -142,6 +145,8 @@ def main(argv: list[str]) -> int:
         if command not in PRESETS:
             raise ConfigError(f"unknown command {command!r}: choose a preset ({', '.join(PRESETS)}) or analyze")
         flags, rest = split_flags(rest, ("seeds", "models"))
+        if not any(a.startswith("--dataset=") for a in rest):
+            rest = ["--dataset=ml-1m", *rest]  # the paper's dataset, as for analyze
         model, dataset, files, overrides = parse_cli(rest)
         if any(a.startswith("--model=") for a in rest):
             raise ConfigError("use --models=A,B (a comparison runs several models), not --model")

@@ -137,6 +137,7 @@ def test_bad_command_lines_end_with_a_clear_error(capsys, tmp_path):
     with pytest.raises(ConfigError, match="seeds=0"):
         seed_list(0)
     assert seed_list(3) == [2020, 2021, 2022]
+    assert run_id("SASRec", "ml-1m", "paper", 2020, filter_seen=True) == "SASRec-ml-1m-paper-fs-seed2020"
 
 
 def test_a_run_interrupted_after_training_resumes_from_its_last_state(pipeline):
