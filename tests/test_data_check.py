@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from recbole_hybrid.config import PROJECT_ROOT
 from recbole_hybrid.data import ExpectationError, check_dataset, main
 
 
@@ -24,3 +25,13 @@ def test_command_line_exit_codes(capsys, tmp_path):
     assert "check failed: ml-100k: users: expected 5, found 938" in capsys.readouterr().err
     assert main(["check", "--dataset=ml-1m", f"--data_path={tmp_path}"]) == 2
     assert f"{tmp_path}/ml-1m/ml-1m.inter not found" in capsys.readouterr().err
+
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ml-1m" / "ml-1m.inter").is_file(),
+                    reason="ML-1M copy not present (not redistributable)")
+def test_seed_protocol_of_ml1m_has_6034_users(capsys):
+    assert main(["check", "--dataset=ml-1m", f"--data_path={SHARED_DATA}", "--expect_users=6034"]) == 0
+    assert "6034 users" in capsys.readouterr().out
