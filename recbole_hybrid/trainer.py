@@ -16,6 +16,7 @@ import numpy as np
 from recbole.trainer import Trainer
 from recbole.utils import early_stopping
 
+from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
 from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
 
 VALID_METRIC = "ndcg@10"
@@ -28,16 +29,23 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
     ``on_epoch`` receives each epoch's entry (``epoch``, ``train_loss``, ``train_time_s`` and, when validated,
     ``valid``) right after it ends: Ray Tune reports from there.
 
+    ``config["trainer"]`` picks who trains each epoch: RecBole's ``Trainer._train_epoch`` or ``FastTrainer``.
+
     Returns:
-        ``{"epochs": [per-epoch dicts], "best_epoch", "best_valid", "test", "train_time_s"}``.
+        ``{"trainer", "epochs": [per-epoch dicts], "best_epoch", "best_valid", "test", "train_time_s"}``.
     """
     trainer = Trainer(config, model)
+    which = resolve_trainer(config)
+    fast = FastTrainer(config, model, train_data) if which == "fast" else None
     epochs_log: list[dict[str, Any]] = []
     best_score, best_epoch, best_valid, stale = -np.inf, None, None, 0
     train_time = 0.0
     for epoch in range(config["epochs"]):
         start = time.perf_counter()
-        total = trainer._train_epoch(train_data, epoch, show_progress=config["show_progress"])
+        if fast is not None:
+            total = fast.train_epoch(epoch)
+        else:
+            total = trainer._train_epoch(train_data, epoch, show_progress=config["show_progress"])
         seconds = time.perf_counter() - start
         train_time += seconds
         loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
@@ -68,5 +76,5 @@ def fit_and_test(config, model, train_data, valid_data, test_data, checkpoint_pa
         save_checkpoint(checkpoint_path, model, config, epoch=best_epoch, valid=best_valid)
     model.load_state_dict(load_checkpoint(checkpoint_path, map_location=config["device"])["state_dict"])
     test = plain(dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False)))
-    return {"epochs": epochs_log, "best_epoch": best_epoch, "best_valid": best_valid, "test": test,
+    return {"trainer": which, "epochs": epochs_log, "best_epoch": best_epoch, "best_valid": best_valid, "test": test,
             "train_time_s": train_time}
