@@ -1,14 +1,16 @@
 """Training speed of stock RecBole SASRec against the fast trainer (SASRec and the hybrids), in one process.
 
     python benchmarks/train_speed.py [--dataset=ml-1m --data_path=/work/shared/data] [--batch_sizes=256,2048]
-        [--steps=20] [--rounds=3] [--all_hybrids] [--preset=paper|tiny] [--threads=N] [--out=results/benchmarks/x.json]
+        [--steps=20] [--rounds=3] [--all_hybrids] [--compile] [--preset=paper|tiny] [--threads=N] [--out=x.json]
 
 Variants, each on the same rows, device and settings:
   ``recbole``            SASRec trained by RecBole's ``Trainer._train_epoch`` as RecBole runs it (autograd anomaly
                          detection on: importing RecBole's sequential models switches it on for the process);
   ``recbole-no-anomaly`` the same with anomaly detection off (to show how much of the gap that one setting is);
   ``fast``               SASRec, HybridDiscrete (and with ``--all_hybrids`` the other hybrids) trained by
-                         ``recbole_hybrid.fast_trainer.FastTrainer``.
+                         ``recbole_hybrid.fast_trainer.FastTrainer``;
+  ``fast-compile``       with ``--compile``: SASRec and HybridDiscrete, fast trainer with ``fast_compile: True``
+                         (the warm-up epoch includes the compilation; a batch size is a new shape, so it recompiles).
 With ``--steps=K`` each timed epoch runs over the same ``K * batch`` training rows (a seeded sample), so it is ``K``
 steps; ``epoch_s`` is then ``ms_per_step`` times the full epoch's step count (``epoch_s_from`` says so). ``--steps=0``
 times full epochs. Rounds interleave the variants and the median is kept, so load that changes during the run hits
@@ -67,7 +69,7 @@ class Variant:
         init_seed(config["seed"], config["reproducibility"])
         self.model = resolve_model(model_name)(config, full_train).to(config["device"])  # graph from the full split
         loader = TrainDataLoader(config, rows, None, shuffle=True)
-        if name == "fast":
+        if name.startswith("fast"):
             fast = FastTrainer(config, self.model, loader)
             self.epoch = fast.train_epoch
         else:
@@ -130,6 +132,8 @@ def run(args: argparse.Namespace) -> dict:
     models = ["SASRec", "HybridDiscrete"] + ([m for m in HYBRID_MODELS if m != "HybridDiscrete"]
                                              if args.all_hybrids else [])
     variants_spec = [("recbole", "SASRec"), ("recbole-no-anomaly", "SASRec")] + [("fast", m) for m in models]
+    if args.compile:
+        variants_spec += [("fast-compile", "SASRec"), ("fast-compile", "HybridDiscrete")]
 
     with bare_argv():
         config0 = build_config("SASRec", args.dataset, [], {**base, "train_batch_size": 256})
@@ -144,7 +148,8 @@ def run(args: argparse.Namespace) -> dict:
         variants = []
         for name, model_name in variants_spec:
             with bare_argv():
-                config = build_config(model_name, args.dataset, [], {**base, "train_batch_size": batch})
+                config = build_config(model_name, args.dataset, [], {**base, "train_batch_size": batch,
+                                                                      "fast_compile": name == "fast-compile"})
             variants.append(Variant(name, model_name, config, full_train, rows))
         for v in variants:  # warm-up epoch (allocator, lazy inits)
             v.epoch(0)
@@ -207,11 +212,11 @@ def ratios(results: list[dict]) -> dict:
         rows = {(r["variant"], r["model"]): r["epoch_s"] for r in results if r["batch_size"] == batch}
         stock, plain = rows[("recbole", "SASRec")], rows[("recbole-no-anomaly", "SASRec")]
         fast_sasrec = rows[("fast", "SASRec")]
-        entry = {f"fast_{m}_over_recbole_SASRec": t / stock for (v, m), t in rows.items() if v == "fast"}
-        entry.update({f"fast_{m}_over_recbole_no_anomaly_SASRec": t / plain for (v, m), t in rows.items()
-                      if v == "fast"})
-        entry.update({f"fast_{m}_over_fast_SASRec": t / fast_sasrec for (v, m), t in rows.items()
-                      if v == "fast" and m != "SASRec"})
+        fast = {(v.replace("-", "_"), m): t for (v, m), t in rows.items() if v.startswith("fast")}
+        entry = {f"{v}_{m}_over_recbole_SASRec": t / stock for (v, m), t in fast.items()}
+        entry.update({f"{v}_{m}_over_recbole_no_anomaly_SASRec": t / plain for (v, m), t in fast.items()})
+        entry.update({f"{v}_{m}_over_fast_SASRec": t / fast_sasrec for (v, m), t in fast.items()
+                      if (v, m) != ("fast", "SASRec")})
         out[str(batch)] = entry
     return out
 
@@ -225,6 +230,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3, help="timed epochs per variant (median kept)")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None, help="default: paper on CUDA, tiny on CPU")
     p.add_argument("--all_hybrids", action="store_true", help="also the other three hybrids")
+    p.add_argument("--compile", action="store_true", help="also the fast trainer with torch.compile")
     p.add_argument("--cpu", action="store_true", help="run on CPU even when CUDA is there")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no_profile", action="store_true", help="skip the per-step kernel / op count")

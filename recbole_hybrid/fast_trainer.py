@@ -69,8 +69,8 @@ def check_trainer_config(config) -> None:
 
 
 def resolve_trainer(config) -> str:
-    """``"fast"`` or ``"recbole"``: ``auto`` is fast wherever the fast trainer supports the config."""
-    if config["trainer"] != "auto":
+    """``"fast"`` or ``"recbole"``: ``auto`` (or no key) is fast wherever the fast trainer supports the config."""
+    if config["trainer"] in ("fast", "recbole"):
         return config["trainer"]
     return "recbole" if fast_trainer_problem(config) else "fast"
 
@@ -116,7 +116,7 @@ class FastTrainer:
         self.model = model
         self.device = torch.device(config["device"])
         self.batch_size = config["train_batch_size"]
-        self.check_every = config["fast_check_every"]
+        self.check_every = config["fast_check_every"] or 50
         self.clip_grad_norm = config["clip_grad_norm"]
         self.bf16 = bool(config["fast_bf16"]) and self.device.type == "cuda"
         self.optimizer = build_optimizer(config, model)
