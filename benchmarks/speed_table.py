@@ -1,6 +1,7 @@
-"""Print the README's markdown table from a ``train_speed.py`` JSON file.
+"""Print the README's markdown from a ``train_speed.py`` or ``profile_stock.py`` JSON file.
 
     python benchmarks/speed_table.py results/benchmarks/train_speed-cpu-ml-100k.json
+    python benchmarks/speed_table.py results/benchmarks/profile_stock-cpu-ml-100k.json
 """
 
 from __future__ import annotations
@@ -33,5 +34,30 @@ def table(record: dict) -> str:
     return "\n".join(lines)
 
 
+def profile_table(record: dict) -> str:
+    """Where stock RecBole's training time goes: data pipeline, anomaly detection, threads."""
+    st, ms = record["settings"], record["step_ms"]
+    lines = [
+        f"{record['device']}, ml-100k, batch {st['train_batch_size']}, max length {st['MAX_ITEM_LIST_LENGTH']}, "
+        f"hidden {st['hidden_size']}, {st['n_layers']} layer, seed {st['seed']}, {record['date']}",
+        "",
+        "| what | time |",
+        "|---|---:|",
+        f"| RecBole training DataLoader alone, one epoch ({record['steps_per_epoch']} batches) | "
+        f"{record['recbole_dataloader_epoch_s']:.2f} s |",
+        f"| fast trainer's batch gathering, one epoch | {record['fast_batches_epoch_s']:.3f} s |",
+    ]
+    for key, value in ms.items():
+        threads, anomaly = key.split("_anomaly_")
+        lines.append(f"| training step, {threads.replace('threads', '')} thread(s), anomaly detection {anomaly} | "
+                     f"{value:.0f} ms |")
+    lines += [f"| building RecBole's `Trainer` | {record['trainer_init_s']:.2f} s |", "",
+              f"Anomaly detection on after importing RecBole: {record['anomaly_enabled_after_importing_recbole']}; "
+              f"its NaN checks (`aten::ne`, `aten::any`, `aten::isnan`) take "
+              f"{100 * record['anomaly_on_nan_check_share']:.0f}% of a profiled step's CPU time."]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(table(json.loads(Path(sys.argv[1]).read_text())))
+    data = json.loads(Path(sys.argv[1]).read_text())
+    print(profile_table(data) if data["benchmark"] == "profile_stock" else table(data))
