@@ -151,3 +151,16 @@ def test_benchmark_on_cpu_fast_is_not_slower_than_stock(tmp_path):
         assert r["epoch_s"] == pytest.approx(r["ms_per_step"] * r["steps_per_epoch"] / 1000)
     assert set(record["eval_full_ranking_s"]) == {"SASRec", "HybridDiscrete"}
     assert record["ratios"]["256"]["fast_SASRec_over_recbole_SASRec"] <= 1.0
+
+
+@pytest.mark.parametrize("name", ["train_speed-cpu-ml-100k.json", "profile_stock-cpu-ml-100k.json"])
+def test_committed_benchmark_json_renders_its_readme_table(name):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from speed_table import profile_table, table
+
+    record = json.loads((ROOT / "results" / "benchmarks" / name).read_text())
+    assert record["device"] and record["date"] and record["versions"]["torch"]
+    text = profile_table(record) if record["benchmark"] == "profile_stock" else table(record)
+    assert record["date"] in text
+    if record["benchmark"] == "train_speed":  # a header row and one row per result
+        assert sum(line.startswith("| ") for line in text.splitlines()) == len(record["results"]) + 1
