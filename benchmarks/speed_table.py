@@ -18,7 +18,8 @@ def table(record: dict) -> str:
         f"{record['device']}, {record['dataset']} ({record['train_rows']} training rows), preset {record['preset']}, "
         f"seed {record['settings']['seed']}, torch threads {record['torch_threads']}, {record['date']}",
         "",
-        f"| batch | trainer | model | ms/step | samples/s | s/epoch | epoch vs stock SASRec | {ops_key.replace('_', ' ')} |",
+        "| batch | trainer | model | ms/step | samples/s | s/epoch | epoch vs stock SASRec | "
+        f"{ops_key.replace('_', ' ')} |",
         "|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     stock = {r["batch_size"]: r["epoch_s"] for r in record["results"]

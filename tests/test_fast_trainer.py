@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from recbole.data.dataloader import TrainDataLoader
+from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender import SASRec
 
 from recbole_hybrid import HybridDiscrete
@@ -111,6 +112,15 @@ def test_model_reading_an_uncarried_field_gets_a_clear_error(ml100k_data):
     fast = FastTrainer(config, TimestampSASRec(config, train.dataset), rows_of(train.dataset, 64))
     with pytest.raises(ConfigError, match=r"TimestampSASRec reads training field 'timestamp'.*--trainer=recbole"):
         fast.train_epoch(0)
+
+
+def test_training_rows_without_a_needed_field_are_refused(ml100k_data):
+    config, _, train, _, _ = ml100k_data
+    inter = train.dataset.inter_feat
+    no_lengths = Interaction({k: v for k, v in inter.interaction.items() if k != config["ITEM_LIST_LENGTH_FIELD"]})
+    with pytest.raises(ConfigError, match=r"needs the training fields \['item_length'\]"):
+        FastTrainer(config, SASRec(config, train.dataset),
+                    SimpleNamespace(dataset=SimpleNamespace(inter_feat=no_lengths)))
 
 
 @pytest.mark.parametrize("overrides, message", [
