@@ -148,6 +148,9 @@ def check_config(config: Config, model_cls: type) -> None:
         raise ConfigError(f"filter_seen={config['filter_seen']!r} must be True or False")
     if config["valid_metric"].lower() != "ndcg@10":
         raise ConfigError(f"valid_metric={config['valid_metric']!r}: model selection uses validation NDCG@10")
+    from recbole_hybrid.fast_trainer import check_trainer_config  # imports ConfigError from here
+
+    check_trainer_config(config)
     if issubclass(model_cls, HybridSASRec):
         try:
             model_cls.build_alpha_policy(config)  # checks the policy's keys: alphas, bins against the cap

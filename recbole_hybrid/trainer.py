@@ -20,6 +20,7 @@ from recbole.trainer import Trainer
 from recbole.utils import early_stopping
 
 from recbole_hybrid.evaluation import SeenItems, evaluate
+from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
 from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
 
 VALID_METRIC = "ndcg@10"
@@ -39,21 +40,27 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     ``valid``, ``valid_filter_seen``) right after it ends: Ray Tune reports from there. Selection uses the
     validation NDCG@10 over all items, or without each user's seen items when ``config["filter_seen"]``.
 
+    ``config["trainer"]`` picks who trains each epoch: RecBole's ``Trainer._train_epoch`` or ``FastTrainer``.
+
     Returns:
-        ``{"epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
+        ``{"trainer", "epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
         "test_filter_seen", "selection", "train_time_s", "evaluations"}``; ``evaluations`` holds the best
         model's validation and test ``Evaluation`` (per-user ranks), not JSON: the runner saves them apart.
     """
     run_dir = Path(run_dir)
     best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
     trainer = Trainer(config, model)
+    which = resolve_trainer(config)
+    fast = FastTrainer(config, model, train_data) if which == "fast" else None
+    optimizer = fast.optimizer if fast is not None else trainer.optimizer
+    generators = fast.generators() if fast is not None else {"loader": train_data.generator}
     seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
     seen_test = SeenItems.from_datasets([train_data.dataset, valid_data._dataset], test_data._dataset)
     selected = "metrics_filter_seen" if config["filter_seen"] else "metrics"
     state: dict[str, Any] = {"epoch": -1, "best_score": -np.inf, "best_epoch": None, "best_valid": None,
                              "stale": 0, "epochs": [], "train_time_s": 0.0}
     if resume:
-        state = restore_training_state(last_path, model, trainer.optimizer, train_data, config["device"])
+        state = restore_training_state(last_path, model, optimizer, generators, config["device"])
         log(f"resumed from {last_path} after epoch {state['epoch']}")
     epochs_log = state["epochs"]
     best_score, best_epoch, best_valid, stale = state["best_score"], state["best_epoch"], state["best_valid"], \
@@ -61,7 +68,10 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     train_time = state["train_time_s"]
     for epoch in range(state["epoch"] + 1, config["epochs"]):
         start = time.perf_counter()
-        total = trainer._train_epoch(train_data, epoch, show_progress=config["show_progress"])
+        if fast is not None:
+            total = fast.train_epoch(epoch)
+        else:
+            total = trainer._train_epoch(train_data, epoch, show_progress=config["show_progress"])
         seconds = time.perf_counter() - start
         train_time += seconds
         loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
@@ -84,7 +94,7 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
             line += (f"  valid {VALID_METRIC}{' (filter_seen)' if config['filter_seen'] else ''} "
                      f"{valid[VALID_METRIC]:.4f}" + ("  *" if improved else ""))
         epochs_log.append(entry)
-        save_training_state(last_path, model, trainer.optimizer, train_data, config, epoch=epoch,
+        save_training_state(last_path, model, optimizer, generators, config, epoch=epoch,
                             best_score=best_score, best_epoch=best_epoch, best_valid=best_valid, stale=stale,
                             epochs=epochs_log, train_time_s=train_time)
         log(line)
@@ -100,49 +110,50 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     # the best epoch's validation again, for its per-user ranks (a resumed run holds only its metrics)
     valid = evaluate(model, valid_data, seen_valid, config["device"])
     test = evaluate(model, test_data, seen_test, config["device"])
-    return {"epochs": epochs_log, "best_epoch": best_epoch,
+    return {"trainer": which, "epochs": epochs_log, "best_epoch": best_epoch,
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test.metrics, "test_filter_seen": test.metrics_filter_seen,
             "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
             "train_time_s": train_time, "evaluations": {"valid": valid, "test": test}}
 
 
-def _rng_state(train_data) -> dict[str, Any]:
+def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     """Every random stream that training draws from, as tensors and plain data (loadable with weights_only)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": plain(random.getstate()),  # tuples -> lists
              "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
-             "loader": train_data.generator.get_state()}
+             "generators": {name: g.get_state() for name, g in generators.items()}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict[str, Any], train_data) -> None:
-    torch.set_rng_state(state["torch"])
+def _set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    train_data.generator.set_state(state["loader"])
+    for name, g in generators.items():
+        g.set_state(state["generators"][name].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def save_training_state(path: Path, model, optimizer, train_data, config, **progress: Any) -> None:
+def save_training_state(path: Path, model, optimizer, generators: dict[str, torch.Generator], config,
+                        **progress: Any) -> None:
     """``last.pth``: model, optimizer, RNG states and the loop's progress after a finished epoch."""
-    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), rng=_rng_state(train_data), **progress)
+    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), rng=_rng_state(generators), **progress)
 
 
-def restore_training_state(path: Path, model, optimizer, train_data, device) -> dict[str, Any]:
+def restore_training_state(path: Path, model, optimizer, generators: dict[str, torch.Generator],
+                           device) -> dict[str, Any]:
     """Load ``last.pth`` into ``model``, ``optimizer`` and the RNGs; return the loop's progress."""
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: {path} does not exist (no epoch of this run finished)")
     state = load_checkpoint(path, map_location=device)
     model.load_state_dict(state.pop("state_dict"))
     optimizer.load_state_dict(state.pop("optimizer"))
-    rng = state.pop("rng")
-    rng["torch"], rng["loader"] = rng["torch"].cpu(), rng["loader"].cpu()
-    _set_rng_state(rng, train_data)
+    _set_rng_state(state.pop("rng"), generators)
     state["best_score"] = float(state["best_score"])
     return state

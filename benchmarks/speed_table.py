@@ -1,0 +1,64 @@
+"""Print the README's markdown from a ``train_speed.py`` or ``profile_stock.py`` JSON file.
+
+    python benchmarks/speed_table.py results/benchmarks/train_speed-cpu-ml-100k.json
+    python benchmarks/speed_table.py results/benchmarks/profile_stock-cpu-ml-100k.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def table(record: dict) -> str:
+    """One row per (batch size, variant, model): ms/step, samples/s, s/epoch, ratio to stock SASRec, ops/step."""
+    ops_key = "cuda_kernels_per_step" if record["device"].startswith("NVIDIA") else "cpu_ops_per_step"
+    lines = [
+        f"{record['device']}, {record['dataset']} ({record['train_rows']} training rows), preset {record['preset']}, "
+        f"seed {record['settings']['seed']}, torch threads {record['torch_threads']}, {record['date']}",
+        "",
+        "| batch | trainer | model | ms/step | samples/s | s/epoch | epoch vs stock SASRec | "
+        f"{ops_key.replace('_', ' ')} |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    stock = {r["batch_size"]: r["epoch_s"] for r in record["results"]
+             if r["variant"] == "recbole" and r["model"] == "SASRec"}
+    for r in record["results"]:
+        ops = r.get(ops_key)
+        lines.append(
+            f"| {r['batch_size']} | {r['variant']} | {r['model']} | {r['ms_per_step']:.1f} | "
+            f"{r['samples_per_s']:.0f} | {r['epoch_s']:.1f} | {r['epoch_s'] / stock[r['batch_size']]:.2f} | "
+            f"{'' if ops is None else f'{ops:.0f}'} |")
+    evals = ", ".join(f"{m} {s:.2f} s" for m, s in record["eval_full_ranking_s"].items())
+    lines += ["", f"Full-ranking validation (RecBole's `Trainer.evaluate`): {evals}."]
+    return "\n".join(lines)
+
+
+def profile_table(record: dict) -> str:
+    """Where stock RecBole's training time goes: data pipeline, anomaly detection, threads."""
+    st, ms = record["settings"], record["step_ms"]
+    lines = [
+        f"{record['device']}, ml-100k, batch {st['train_batch_size']}, max length {st['MAX_ITEM_LIST_LENGTH']}, "
+        f"hidden {st['hidden_size']}, {st['n_layers']} layer, seed {st['seed']}, {record['date']}",
+        "",
+        "| what | time |",
+        "|---|---:|",
+        f"| RecBole training DataLoader alone, one epoch ({record['steps_per_epoch']} batches) | "
+        f"{record['recbole_dataloader_epoch_s']:.2f} s |",
+        f"| fast trainer's batch gathering, one epoch | {record['fast_batches_epoch_s']:.3f} s |",
+    ]
+    for key, value in ms.items():
+        threads, anomaly = key.split("_anomaly_")
+        lines.append(f"| training step, {threads.replace('threads', '')} thread(s), anomaly detection {anomaly} | "
+                     f"{value:.0f} ms |")
+    lines += [f"| building RecBole's `Trainer` | {record['trainer_init_s']:.2f} s |", "",
+              f"Anomaly detection on after importing RecBole: {record['anomaly_enabled_after_importing_recbole']}; "
+              f"its NaN checks (`aten::ne`, `aten::any`, `aten::isnan`) take "
+              f"{100 * record['anomaly_on_nan_check_share']:.0f}% of a profiled step's CPU time."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    data = json.loads(Path(sys.argv[1]).read_text())
+    print(profile_table(data) if data["benchmark"] == "profile_stock" else table(data))
