@@ -229,7 +229,8 @@ def write_readme(path: Path, runs_dir: Path, runs: list[Run], tables: dict[str, 
         f"- Runs: {len(runs)} ({', '.join(model_order(runs))}), seeds "
         f"{' '.join(map(str, sorted({r.seed for r in runs})))}; run commands as recorded: "
         f"`{' '.join(runs[0].record['command'])}`",
-        f"- Device: {'; '.join(devices)}",
+        f"- Device: {'; '.join(devices)}; trainer: "
+        f"{', '.join(sorted({str(r.record.get('trainer', 'recbole')) for r in runs}))}",
         f"- Dates (UTC): {dates[0]} to {dates[-1]}; git commits: {', '.join(commits)}",
         f"- Dataset: {proto['dataset']}: {proto['data']['users']} users, {proto['data']['items']} items, "
         f"{proto['data']['interactions']} interactions after the filters val_interval={proto['val_interval']}, "
