@@ -28,6 +28,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
                  resume: bool = False) -> dict[str, Any]:
     """Train with early stopping on validation NDCG@10, reload the best model, evaluate it once on test.
 
+    ``test_data=None`` skips the test (``"test": None``), as hyper-parameter search does.
+
     ``run_dir`` receives ``best.pth`` (the best model so far) and ``last.pth`` (the whole training state at the end
     of the last finished epoch: model, optimizer, early-stopping state, history and every RNG). With ``resume`` the
     loop restarts from ``last.pth``: a run killed mid-epoch repeats that epoch from the same state and ends with the
@@ -86,7 +88,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
         best_epoch = epochs_log[-1]["epoch"]
         save_checkpoint(best_path, model, config, epoch=best_epoch, valid=best_valid)
     model.load_state_dict(load_checkpoint(best_path, map_location=config["device"])["state_dict"])
-    test = plain(dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False)))
+    test = None if test_data is None else plain(dict(trainer.evaluate(test_data, load_best_model=False,
+                                                                       show_progress=False)))
     return {"epochs": epochs_log, "best_epoch": best_epoch, "best_valid": best_valid, "test": test,
             "train_time_s": train_time}
 
