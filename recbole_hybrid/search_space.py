@@ -140,7 +140,7 @@ class ValidOnly(Searcher):
     """
 
     def __init__(self, searcher: Searcher, problem: Callable[[dict[str, Any]], str | None],
-                 max_draws: int = 1000) -> None:
+                 max_draws: int = 200) -> None:
         super().__init__()
         self.searcher, self.problem, self.max_draws = searcher, problem, max_draws
         self.inner_id: dict[str, str] = {}

@@ -73,9 +73,9 @@ def write_tuned_properties(path: str | Path, fixed: dict[str, Any], params: dict
     settings.update({k: plain(v) for k, v in params.items()})
     header = [f"# Best configuration of a Ray Tune search ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC).",
               *(f"# {key}: {value}" for key, value in about.items()),
-              "# Selected on validation NDCG@10 only. Use: python run.py --model=... --dataset=... "
-              f"--config_files={path.name}"]
-    path.write_text("\n".join(header) + "\n" + yaml.safe_dump(settings, sort_keys=True, default_flow_style=None))
+              "# Selected on validation NDCG@10 only. Use: python run.py "
+              f"--model={about.get('model', '...')} --dataset={about.get('dataset', '...')} --config_files={path}"]
+    path.write_text("\n".join(header) + "\n" + yaml.safe_dump(settings, sort_keys=True, default_flow_style=False))
     return path
 
 

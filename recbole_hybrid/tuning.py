@@ -116,7 +116,8 @@ def search_spec(opts: SearchOptions) -> dict[str, Any]:
     problem = functools.partial(config_problem, opts.model, opts.dataset, opts.config_files, fixed)
     sample = ValidOnly(RandomSampler(searched, opts.seed), problem).suggest("check")
     config = build_config(opts.model, opts.dataset, opts.config_files, {**fixed, **sample})
-    unknown = [key for key in searched if key not in config.final_config_dict]
+    known = {**config.internal_config_dict, **config.file_config_dict}  # RecBole's and our property files' keys
+    unknown = [key for key in searched if key not in known]
     if unknown:
         raise SpaceError(f"{opts.space}: {', '.join(unknown)} not a setting of {opts.model} (typo?)")
     for key in ("data_path", "graph_cache_dir"):  # absolute: trials run in other working directories

@@ -1,0 +1,222 @@
+"""Ray Tune search: spaces and constraints, a 2-trial search, resume of an interrupted search, a Ray head on
+127.0.0.1, the exported property file. Ray is needed (the ``tune`` extra); the searches use tiny ml-100k settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
+from recbole_hybrid.search_space import SpaceError, build_searcher, config_problem, load_space
+from recbole_hybrid.tuning import (SearchOptions, TuneSetupError, check_resources, parse_search_cli, run_search,
+                                   search_spec)
+from recbole_hybrid.tune_trial import METRIC
+from conftest import TINY
+
+SEARCH = [sys.executable, str(PROJECT_ROOT / "tune" / "search.py")]
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(PROJECT_ROOT)}
+SPACE = """\
+learning_rate: {loguniform: [1.0e-3, 1.0e-2]}
+L_short: {randint: [3, 12]}
+L_long: {choice: [8, 15]}
+"""
+FIXED = {k: v for k, v in TINY.items() if k not in ("L_short", "L_long")}
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def flags(settings: dict) -> list[str]:
+    return [f"--{k}={v}" for k, v in settings.items()]
+
+
+def cli_search(tmp_path: Path, *extra: str, epochs: int = 1, samples: int = 1) -> list[str]:
+    """``tune/search.py`` on ml-100k with tiny settings, everything under ``tmp_path``."""
+    return [*SEARCH, "--model=HybridDiscrete", "--dataset=ml-100k", f"--space={write(tmp_path / 's.yaml', SPACE)}",
+            f"--num_samples={samples}", "--cpus_per_trial=1", "--scheduler=fifo", "--name=cli",
+            f"--storage_path={tmp_path / 'ray'}", f"--out_dir={tmp_path / 'out'}", f"--tuned_dir={tmp_path / 'tuned'}",
+            *flags({**FIXED, "epochs": epochs, "graph_cache_dir": tmp_path / "graph"}), *extra]
+
+
+# ---- spaces and constraints (no Ray) ----
+
+@pytest.mark.parametrize("text, message", [
+    ("lr: {normal: [0, 1]}", "lr: write one of"),
+    ("learning_rate: {uniform: [0.1]}", "uniform needs 2 numbers"),
+    ("learning_rate: {loguniform: [0.1, 0.01]}", "needs low < high"),
+    ("hidden_size: {choice: []}", "choice needs a non-empty list"),
+    ("epochs: 3", "searches nothing"),
+    ("[1, 2]", "must be a mapping"),
+])
+def test_bad_space_files_are_refused_with_the_key(tmp_path, text, message):
+    with pytest.raises(SpaceError, match=message):
+        load_space(write(tmp_path / "space.yaml", text))
+
+
+def test_space_file_missing_or_key_unknown_or_also_fixed(tmp_path):
+    with pytest.raises(SpaceError, match="does not exist"):
+        load_space(tmp_path / "nope.yaml")
+    typo = write(tmp_path / "typo.yaml", "learning_rat: {uniform: [0.001, 0.01]}")
+    with pytest.raises(SpaceError, match="learning_rat not a setting of HybridDiscrete"):
+        search_spec(SearchOptions(space=str(typo), overrides=dict(TINY)))
+    with pytest.raises(SpaceError, match="L_long, L_short searched in .* and fixed on the command line"):
+        search_spec(SearchOptions(space=str(write(tmp_path / "s.yaml", SPACE)), overrides=dict(TINY)))
+    never = write(tmp_path / "never.yaml", "L_short: {choice: [15, 16]}\nL_long: {choice: [5, 10]}")
+    with pytest.raises(SpaceError, match="no valid configuration .* L_short=1[56] must be smaller than L_long"):
+        search_spec(SearchOptions(space=str(never), overrides=FIXED))
+
+
+def test_grid_search_trains_only_the_valid_combinations():
+    space = load_space_text("L_short: {choice: [3, 5, 15]}\nL_long: {choice: [5, 15]}\n"
+                            "hidden_size: {choice: [30, 32]}\nn_heads: {choice: [2, 4]}\n")
+    fixed = {k: v for k, v in FIXED.items() if k not in ("hidden_size", "n_heads")}
+    searcher = build_searcher("grid", space, METRIC, 0, lambda p: config_problem("HybridDiscrete", "ml-100k", [],
+                                                                                  fixed, p))
+    suggested = []
+    while (params := searcher.suggest(f"t{len(suggested)}")) != searcher.FINISHED:
+        suggested.append(params)
+    # 3 x 2 x 2 x 2 = 24 combinations; L_short < L_long leaves 3 pairs, hidden % heads == 0 leaves 3 pairs.
+    assert len(suggested) == 9 and len(searcher.rejected) == 15
+    assert all(p["L_short"] < p["L_long"] and p["hidden_size"] % p["n_heads"] == 0 for p in suggested)
+    assert all(not (p["L_short"] < p["L_long"] and p["hidden_size"] % p["n_heads"] == 0)
+               for p, _ in searcher.rejected)
+    for params in suggested:  # and each one builds
+        build_config("HybridDiscrete", "ml-100k", [], {**fixed, **params})
+
+
+@pytest.mark.parametrize("search", ["random", "optuna"])
+def test_random_and_optuna_draws_respect_the_constraints(search):
+    space = load_space_text("L_short: {randint: [2, 16]}\nL_long: {randint: [3, 19]}\n"
+                            "learning_rate: {loguniform: [1.0e-4, 1.0e-2]}\n")
+    searcher = build_searcher(search, space, METRIC, 7, lambda p: config_problem("HybridDiscrete", "ml-100k", [],
+                                                                                  FIXED, p))
+    draws = [searcher.suggest(f"t{i}") for i in range(12)]
+    assert all(d["L_short"] < d["L_long"] for d in draws)
+    assert searcher.rejected and all(p["L_short"] >= p["L_long"] for p, _ in searcher.rejected)
+    assert len({d["learning_rate"] for d in draws}) == 12
+
+
+def load_space_text(text: str):
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    try:
+        return load_space(f.name)[1]
+    finally:
+        os.unlink(f.name)
+
+
+def test_cli_flags_and_resource_checks():
+    opts = parse_search_cli(["--space=s.yaml", "--num_samples=3", "--gpus_per_trial=0.5", "--lr=0.01", "--resume",
+                             "--search=optuna", "--d_model=32"])
+    assert (opts.num_samples, opts.gpus_per_trial, opts.resume, opts.search) == (3, 0.5, True, "optuna")
+    assert opts.overrides == {"learning_rate": 0.01, "hidden_size": 32}
+    with pytest.raises(ConfigError, match="--scheduler='hyperband': choose one of asha, fifo"):
+        parse_search_cli(["--scheduler=hyperband"])
+    with pytest.raises(ConfigError, match="gpus_per_trial=1.5"):
+        parse_search_cli(["--gpus_per_trial=1.5"])
+    with pytest.raises(TuneSetupError, match="the Ray cluster has no GPU"):
+        check_resources(SearchOptions(gpus_per_trial=0.25), {"CPU": 2.0})
+    with pytest.raises(TuneSetupError, match="cpus_per_trial=4 but the cluster has 2 CPUs"):
+        check_resources(SearchOptions(cpus_per_trial=4), {"CPU": 2.0})
+    check_resources(SearchOptions(gpus_per_trial=0.5), {"CPU": 2.0, "GPU": 1.0})
+
+
+# ---- searches (Ray) ----
+
+def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial(tmp_path):
+    opts = SearchOptions(model="HybridDiscrete", dataset="ml-100k", space=str(write(tmp_path / "s.yaml", SPACE)),
+                         num_samples=2, cpus_per_trial=1, num_cpus=2, scheduler="asha", storage_path=tmp_path / "ray",
+                         out_dir=tmp_path / "out", tuned_dir=tmp_path / "tuned",
+                         overrides={**FIXED, "graph_cache_dir": str(tmp_path / "graph")})
+    summary = run_search(opts)
+
+    rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
+    assert len(rows) == 2 and all(r["status"] == "OK" and r["epochs"] == "1" for r in rows)
+    assert float(rows[0][METRIC]) >= float(rows[1][METRIC]) > 0
+    assert (tmp_path / "out" / "curves.png").stat().st_size > 0
+    best = summary["best"]
+    trial_dir = next((tmp_path / "ray" / opts.name).glob(f"*{best['trial_id']}*"))
+    record = json.loads((trial_dir / "run.json").read_text())
+    assert record["test"] is None  # the search never looks at the test split
+    assert record["config"]["device"] == "cpu" and record["config"]["gpu_id"] == ""
+    assert record["best_valid"]["ndcg@10"] == pytest.approx(best[METRIC])
+
+    tuned = tmp_path / "tuned" / "HybridDiscrete-ml-100k.yaml"
+    assert summary["properties"] == tuned
+    config = build_config("HybridDiscrete", "ml-100k", [str(tuned)], {"graph_cache_dir": str(tmp_path / "graph")})
+    for key in ("learning_rate", "L_short", "L_long", *FIXED):
+        assert config[key] == record["config"][key], key
+
+
+def test_interrupted_search_resumes_from_the_trial_checkpoint(tmp_path):
+    proc = subprocess.Popen(cli_search(tmp_path, "--num_cpus=2", epochs=2), env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while not list((tmp_path / "ray").glob("cli/*/checkpoint_000000")) and time.time() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(1)
+    proc.send_signal(signal.SIGINT)  # as Ctrl-C: Ray saves the experiment and stops
+    first = proc.communicate(timeout=120)[0]
+    assert "search interrupted: continue it with --resume" in first, first
+    assert not (tmp_path / "tuned").exists()
+
+    resumed = subprocess.run([*SEARCH, "--resume", "--name=cli", f"--storage_path={tmp_path / 'ray'}",
+                              "--num_cpus=2"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed from" in resumed.stdout + resumed.stderr  # epoch 1 continued from the checkpoint, not redone
+    rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
+    assert len(rows) == 1 and rows[0]["status"] == "OK" and rows[0]["epochs"] == "2"
+    record = json.loads(next((tmp_path / "ray" / "cli").glob("*/run.json")).read_text())
+    assert [e["epoch"] for e in record["epochs"]] == [0, 1]
+    assert (tmp_path / "tuned" / "HybridDiscrete-ml-100k.yaml").is_file()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head():
+    """A Ray head started with ``ray start --head`` on 127.0.0.1 (2 CPUs, no GPU); stopped with its process group."""
+    port, temp = free_port(), tempfile.mkdtemp(prefix="rh", dir="/tmp")
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen([ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", f"--temp-dir={temp}",
+                             "--block"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+
+
+def test_search_on_a_ray_head_refuses_gpus_and_runs_on_its_cpus(tmp_path, ray_head):
+    refused = subprocess.run(cli_search(tmp_path, f"--address={ray_head}", "--gpus_per_trial=1", "--name=gpu"),
+                             env=ENV, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "but the Ray cluster has no GPU" in refused.stderr, refused.stderr
+
+    done = subprocess.run(cli_search(tmp_path, f"--address={ray_head}"), env=ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ray_head in done.stdout + done.stderr  # connected to the head, not a new local Ray
+    rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
+    assert len(rows) == 1 and rows[0]["status"] == "OK" and float(rows[0][METRIC]) > 0
