@@ -11,6 +11,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,10 +200,18 @@ def prepare(opts: SearchOptions) -> tuple[SearchOptions, dict[str, Any]]:
     return opts, spec
 
 
+def unfinished_trials(experiment_dir: Path) -> list[str]:
+    """Trials the saved experiment state has not finished (after Ctrl-C the in-memory ``ResultGrid`` says they did)."""
+    from ray.tune import ExperimentAnalysis
+
+    return [t.trial_id for t in ExperimentAnalysis(str(experiment_dir)).trials if t.status not in ("TERMINATED", "ERROR")]
+
+
 def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     """Run (or resume) the search, then write the trials CSV, the curves plot and the tuned property file.
 
-    Returns ``{"rows", "best", "csv", "plot", "properties", "finished"}``; when the search was interrupted
+    Returns ``{"rows", "best", "csv", "plot", "properties", "finished", "fit_s"}`` (``fit_s``: seconds in
+    ``Tuner.fit``, Ray's start excluded); when the search was interrupted
     (``finished`` False) nothing is exported: run again with ``--resume``.
     """
     import ray
@@ -211,12 +220,15 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     init_ray(opts)
     try:
         check_resources(opts, ray.cluster_resources())
-        results = make_tuner(opts, spec).fit()
+        tuner = make_tuner(opts, spec)
+        started = time.perf_counter()
+        results = tuner.fit()
+        fit_s = time.perf_counter() - started
     finally:
         ray.shutdown()
     rows = trial_rows(results)
     out = Path(opts.out_dir)
-    summary: dict[str, Any] = {"rows": rows, "finished": results.num_terminated + results.num_errors == len(results)}
+    summary: dict[str, Any] = {"rows": rows, "fit_s": fit_s, "finished": not unfinished_trials(opts.experiment_dir)}
     summary["csv"] = write_trials_csv(rows, out / "trials.csv")
     if not summary["finished"]:
         log(f"search interrupted: continue it with --resume --name={opts.name} --storage_path={opts.storage_path}")

@@ -46,7 +46,7 @@ def flags(settings: dict) -> list[str]:
 def cli_search(tmp_path: Path, *extra: str, epochs: int = 1, samples: int = 1) -> list[str]:
     """``tune/search.py`` on ml-100k with tiny settings, everything under ``tmp_path``."""
     return [*SEARCH, "--model=HybridDiscrete", "--dataset=ml-100k", f"--space={write(tmp_path / 's.yaml', SPACE)}",
-            f"--num_samples={samples}", "--cpus_per_trial=1", "--scheduler=fifo", "--name=cli",
+            f"--num_samples={samples}", "--cpus_per_trial=1", "--name=cli",
             f"--storage_path={tmp_path / 'ray'}", f"--out_dir={tmp_path / 'out'}", f"--tuned_dir={tmp_path / 'tuned'}",
             *flags({**FIXED, "epochs": epochs, "graph_cache_dir": tmp_path / "graph"}), *extra]
 
@@ -136,9 +136,11 @@ def test_cli_flags_and_resource_checks():
 
 # ---- searches (Ray) ----
 
-def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial(tmp_path):
+def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    # fifo: each trial runs to its end and writes its run record (ASHA stops a trial at its last report).
     opts = SearchOptions(model="HybridDiscrete", dataset="ml-100k", space=str(write(tmp_path / "s.yaml", SPACE)),
-                         num_samples=2, cpus_per_trial=1, num_cpus=2, scheduler="asha", storage_path=tmp_path / "ray",
+                         num_samples=2, cpus_per_trial=1, num_cpus=2, scheduler="fifo", storage_path=tmp_path / "ray",
                          out_dir=tmp_path / "out", tuned_dir=tmp_path / "tuned",
                          overrides={**FIXED, "graph_cache_dir": str(tmp_path / "graph")})
     summary = run_search(opts)
@@ -162,7 +164,7 @@ def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial
 
 
 def test_interrupted_search_resumes_from_the_trial_checkpoint(tmp_path):
-    proc = subprocess.Popen(cli_search(tmp_path, "--num_cpus=2", epochs=2), env=ENV, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cli_search(tmp_path, "--num_cpus=2", "--scheduler=fifo", epochs=2), env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     while not list((tmp_path / "ray").glob("cli/*/checkpoint_000000")) and time.time() < deadline:
@@ -214,7 +216,7 @@ def test_search_on_a_ray_head_refuses_gpus_and_runs_on_its_cpus(tmp_path, ray_he
                              env=ENV, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "but the Ray cluster has no GPU" in refused.stderr, refused.stderr
 
-    done = subprocess.run(cli_search(tmp_path, f"--address={ray_head}"), env=ENV, capture_output=True, text=True,
+    done = subprocess.run(cli_search(tmp_path, f"--address={ray_head}", "--scheduler=asha"), env=ENV, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert ray_head in done.stdout + done.stderr  # connected to the head, not a new local Ray
