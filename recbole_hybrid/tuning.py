@@ -181,7 +181,7 @@ def make_tuner(opts: SearchOptions, spec: dict[str, Any]):
 
 
 def prepare(opts: SearchOptions) -> tuple[SearchOptions, dict[str, Any]]:
-    """Check flags and folders before Ray starts; on ``--resume`` reload the interrupted search's settings."""
+    """Check flags, space and folders before Ray starts; on ``--resume`` reload the interrupted search's settings."""
     spec_path = opts.experiment_dir / SPEC_FILE
     if opts.resume:
         if not spec_path.is_file():
@@ -194,10 +194,7 @@ def prepare(opts: SearchOptions) -> tuple[SearchOptions, dict[str, Any]]:
     if opts.experiment_dir.exists():
         raise TuneSetupError(f"experiment folder {opts.experiment_dir} exists: pass --resume to continue it or "
                              "another --name")
-    spec = search_spec(opts)
-    opts.experiment_dir.mkdir(parents=True)
-    (opts.experiment_dir / SPEC_FILE).write_text(json.dumps({"options": asdict(opts), "spec": spec}, indent=1))
-    return opts, spec
+    return opts, search_spec(opts)
 
 
 def unfinished_trials(experiment_dir: Path) -> list[str]:
@@ -220,6 +217,10 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     init_ray(opts)
     try:
         check_resources(opts, ray.cluster_resources())
+        if not opts.resume:  # written once the search can start, so a refused one leaves no folder behind
+            opts.experiment_dir.mkdir(parents=True)
+            (opts.experiment_dir / SPEC_FILE).write_text(json.dumps({"options": asdict(opts), "spec": spec},
+                                                                    indent=1))
         tuner = make_tuner(opts, spec)
         started = time.perf_counter()
         results = tuner.fit()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,8 +20,8 @@ import pytest
 
 from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
 from recbole_hybrid.search_space import SpaceError, build_searcher, config_problem, load_space
-from recbole_hybrid.tuning import (SearchOptions, TuneSetupError, check_resources, parse_search_cli, run_search,
-                                   search_spec)
+from recbole_hybrid.tuning import (SearchOptions, TuneSetupError, check_resources, parse_search_cli, prepare,
+                                   run_search, search_spec)
 from recbole_hybrid.tune_trial import METRIC
 from conftest import TINY
 
@@ -134,6 +135,14 @@ def test_cli_flags_and_resource_checks():
     check_resources(SearchOptions(gpus_per_trial=0.5), {"CPU": 2.0, "GPU": 1.0})
 
 
+def test_resume_needs_a_saved_search_and_a_new_search_needs_a_new_name(tmp_path):
+    with pytest.raises(TuneSetupError, match="cannot resume: .*search_spec.json not found"):
+        prepare(SearchOptions(resume=True, storage_path=str(tmp_path), name="gone"))
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(TuneSetupError, match="taken exists: pass --resume to continue it or another --name"):
+        prepare(SearchOptions(space="s.yaml", storage_path=str(tmp_path), name="taken"))
+
+
 # ---- searches (Ray) ----
 
 def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial(tmp_path, monkeypatch):
@@ -206,9 +215,11 @@ def ray_head():
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
-            head.wait(timeout=60)
+            head.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_search_on_a_ray_head_refuses_gpus_and_runs_on_its_cpus(tmp_path, ray_head):
@@ -219,6 +230,8 @@ def test_search_on_a_ray_head_refuses_gpus_and_runs_on_its_cpus(tmp_path, ray_he
     done = subprocess.run(cli_search(tmp_path, f"--address={ray_head}", "--scheduler=asha"), env=ENV, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert ray_head in done.stdout + done.stderr  # connected to the head, not a new local Ray
+    # Connected to the head, not a new local Ray (Ray rewrites 127.0.0.1 to this host's own address).
+    assert "Connecting to existing Ray cluster at address: " in done.stderr
+    assert f":{ray_head.split(':')[1]}" in done.stderr
     rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
     assert len(rows) == 1 and rows[0]["status"] == "OK" and float(rows[0][METRIC]) > 0
