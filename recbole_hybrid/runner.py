@@ -72,8 +72,8 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     init_seed(config["seed"], config["reproducibility"])
     model_cls = resolve_model(model)
     net = model_cls(config, train_data.dataset).to(config["device"])
-    result = fit_and_test(config, net, train_data, valid_data, test_data if test else None, run_dir, log=log, on_epoch=on_epoch,
-                          resume=resume)
+    result = fit_and_test(config, net, train_data, valid_data, test_data if test else None, run_dir, log=log,
+                          on_epoch=on_epoch, resume=resume)
 
     record = {
         "run_id": run_id,

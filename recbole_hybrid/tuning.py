@@ -37,7 +37,7 @@ class SearchOptions:
     dataset: str = "ml-100k"
     space: str = ""
     num_samples: int = 8
-    gpus_per_trial: float = 0.0
+    gpus_per_trial: float | None = None  # None: 1 when the cluster has GPUs, else 0 (see default_gpus_per_trial)
     cpus_per_trial: float = 1.0
     scheduler: str = "asha"
     search: str = "random"
@@ -48,7 +48,7 @@ class SearchOptions:
     max_concurrent: int = 0
     max_failures: int = 2
     grace_period: int = 3
-    seed: int = 2020
+    search_seed: int = 2020  # the searcher's draws; --seed is RecBole's seed of every trial
     num_cpus: int | None = None
     out_dir: str = ""
     tuned_dir: str = str(PROJECT_ROOT / "properties" / "tuned")
@@ -93,9 +93,9 @@ def parse_search_cli(argv: list[str]) -> SearchOptions:
         if key in values and values[key] not in allowed:
             raise ConfigError(f"--{key}={values[key]!r}: choose one of {', '.join(allowed)}")
     opts = SearchOptions(**values)
-    if opts.gpus_per_trial < 0 or opts.cpus_per_trial <= 0:
+    if (opts.gpus_per_trial is not None and opts.gpus_per_trial < 0) or opts.cpus_per_trial <= 0:
         raise ConfigError("--gpus_per_trial must be >= 0 and --cpus_per_trial > 0")
-    if opts.gpus_per_trial > 1 and opts.gpus_per_trial != int(opts.gpus_per_trial):
+    if opts.gpus_per_trial is not None and opts.gpus_per_trial > 1 and opts.gpus_per_trial != int(opts.gpus_per_trial):
         raise ConfigError(f"--gpus_per_trial={opts.gpus_per_trial}: use a fraction below 1 or a whole number")
     return opts
 
@@ -115,7 +115,7 @@ def search_spec(opts: SearchOptions) -> dict[str, Any]:
     fixed = {**fixed, **opts.overrides}
     # One valid draw proves the space is searchable and gives the full config (keys, absolute paths).
     problem = functools.partial(config_problem, opts.model, opts.dataset, opts.config_files, fixed)
-    sample = ValidOnly(RandomSampler(searched, opts.seed), problem).suggest("check")
+    sample = ValidOnly(RandomSampler(searched, opts.search_seed), problem).suggest("check")
     config = build_config(opts.model, opts.dataset, opts.config_files, {**fixed, **sample})
     known = {**config.internal_config_dict, **config.file_config_dict}  # RecBole's and our property files' keys
     unknown = [key for key in searched if key not in known]
@@ -138,6 +138,16 @@ def init_ray(opts: SearchOptions) -> None:
         ray.init(address=opts.address, runtime_env=runtime_env, log_to_driver=True)
     else:
         ray.init(address="local", num_cpus=opts.num_cpus, include_dashboard=False, runtime_env=runtime_env)
+
+
+def default_gpus_per_trial(resources: dict[str, float]) -> float:
+    """One whole GPU per trial when the cluster has GPUs, else 0.
+
+    Not packing is the default until ``tune/throughput.py`` has measured on a GPU that it pays: four stock RecBole
+    SASRec processes sharing one H200 ran each epoch about 4.4 times slower than one alone (project notes), which
+    would make 4 packed trials slower in all than 4 trials one after another.
+    """
+    return 1.0 if resources.get("GPU", 0.0) > 0 else 0.0
 
 
 def check_resources(opts: SearchOptions, resources: dict[str, float]) -> None:
@@ -163,7 +173,7 @@ def make_tuner(opts: SearchOptions, spec: dict[str, Any]):
         return tune.Tuner.restore(str(opts.experiment_dir), trainable, resume_unfinished=True, resume_errored=True)
     _, searched = load_space(spec["space_file"])
     problem = functools.partial(config_problem, spec["model"], spec["dataset"], spec["config_files"], spec["fixed"])
-    searcher = build_searcher(opts.search, searched, METRIC, opts.seed, problem)
+    searcher = build_searcher(opts.search, searched, METRIC, opts.search_seed, problem)
     num_samples = len(searcher.searcher.grid) if opts.search == "grid" else opts.num_samples
     if opts.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=spec["epochs"],
@@ -201,7 +211,8 @@ def unfinished_trials(experiment_dir: Path) -> list[str]:
     """Trials the saved experiment state has not finished (after Ctrl-C the in-memory ``ResultGrid`` says they did)."""
     from ray.tune import ExperimentAnalysis
 
-    return [t.trial_id for t in ExperimentAnalysis(str(experiment_dir)).trials if t.status not in ("TERMINATED", "ERROR")]
+    trials = ExperimentAnalysis(str(experiment_dir)).trials
+    return [t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR")]
 
 
 def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
@@ -216,7 +227,11 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     opts, spec = prepare(opts)
     init_ray(opts)
     try:
-        check_resources(opts, ray.cluster_resources())
+        resources = ray.cluster_resources()
+        if opts.gpus_per_trial is None:
+            opts.gpus_per_trial = default_gpus_per_trial(resources)
+            log(f"--gpus_per_trial={opts.gpus_per_trial:g} (the cluster has {resources.get('GPU', 0):g} GPUs)")
+        check_resources(opts, resources)
         if not opts.resume:  # written once the search can start, so a refused one leaves no folder behind
             opts.experiment_dir.mkdir(parents=True)
             (opts.experiment_dir / SPEC_FILE).write_text(json.dumps({"options": asdict(opts), "spec": spec},

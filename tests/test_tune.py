@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
+pytest.importorskip("ray.tune", reason="Ray Tune is the optional 'tune' extra: pip install -e '.[tune]'")
+
+from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config  # noqa: E402
 from recbole_hybrid.search_space import SpaceError, build_searcher, config_problem, load_space
 from recbole_hybrid.tuning import (SearchOptions, TuneSetupError, check_resources, parse_search_cli, prepare,
                                    run_search, search_spec)
@@ -150,8 +152,9 @@ def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial
     # fifo: each trial runs to its end and writes its run record (ASHA stops a trial at its last report).
     opts = SearchOptions(model="HybridDiscrete", dataset="ml-100k", space=str(write(tmp_path / "s.yaml", SPACE)),
                          num_samples=2, cpus_per_trial=1, num_cpus=2, scheduler="fifo", storage_path=tmp_path / "ray",
-                         out_dir=tmp_path / "out", tuned_dir=tmp_path / "tuned",
-                         overrides={**FIXED, "graph_cache_dir": str(tmp_path / "graph")})
+                         out_dir=tmp_path / "out", tuned_dir=tmp_path / "tuned", final_test=1,
+                         overrides={**FIXED, **{k: str(tmp_path / k) for k in ("graph_cache_dir", "results_dir",
+                                                                               "checkpoint_dir")}})
     summary = run_search(opts)
 
     rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
@@ -167,14 +170,22 @@ def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial
 
     tuned = tmp_path / "tuned" / "HybridDiscrete-ml-100k.yaml"
     assert summary["properties"] == tuned
-    config = build_config("HybridDiscrete", "ml-100k", [str(tuned)], {"graph_cache_dir": str(tmp_path / "graph")})
+    config = build_config("HybridDiscrete", "ml-100k", [str(tuned)], {})
     for key in ("learning_rate", "L_short", "L_long", *FIXED):
         assert config[key] == record["config"][key], key
 
+    # --final_test=1 retrained the property file's configuration with the trial's seed, outside Ray, and tested it:
+    # same validation curve as the trial (up to float summation order: Ray gives the trial 1 thread).
+    final = json.loads((tmp_path / "results_dir" / f"{summary['final_test']['runs'][0]}.json").read_text())
+    assert final["seed"] == record["seed"] and final["test"]["ndcg@10"] > 0
+    assert final["best_valid"]["ndcg@10"] == pytest.approx(best[METRIC], rel=1e-3)
+    assert json.loads((tmp_path / "out" / "final_test.json").read_text())["test_ndcg@10"]["mean"] == \
+        final["test"]["ndcg@10"]
+
 
 def test_interrupted_search_resumes_from_the_trial_checkpoint(tmp_path):
-    proc = subprocess.Popen(cli_search(tmp_path, "--num_cpus=2", "--scheduler=fifo", epochs=2), env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cli_search(tmp_path, "--num_cpus=2", "--scheduler=fifo", epochs=2), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     while not list((tmp_path / "ray").glob("cli/*/checkpoint_000000")) and time.time() < deadline:
         assert proc.poll() is None, proc.stdout.read()
@@ -227,8 +238,8 @@ def test_search_on_a_ray_head_refuses_gpus_and_runs_on_its_cpus(tmp_path, ray_he
                              env=ENV, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "but the Ray cluster has no GPU" in refused.stderr, refused.stderr
 
-    done = subprocess.run(cli_search(tmp_path, f"--address={ray_head}", "--scheduler=asha"), env=ENV, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(cli_search(tmp_path, f"--address={ray_head}", "--scheduler=asha"), env=ENV,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     # Connected to the head, not a new local Ray (Ray rewrites 127.0.0.1 to this host's own address).
     assert "Connecting to existing Ray cluster at address: " in done.stderr

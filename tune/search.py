@@ -3,10 +3,12 @@
     python tune/search.py --model=HybridDiscrete --dataset=ml-1m --space=tune/spaces/hybrid_discrete.yaml
         --num_samples=N --gpus_per_trial=F --cpus_per_trial=C [--scheduler=asha|fifo] [--search=random|optuna|grid]
         [--address=auto|HOST:PORT] [--storage_path=DIR] [--name=NAME] [--resume] [--max_concurrent=K]
-        [--max_failures=2] [--grace_period=3] [--num_cpus=N] [--out_dir=DIR] [--tuned_dir=DIR] [--final_test=SEEDS]
+        [--max_failures=2] [--grace_period=3] [--search_seed=2020] [--num_cpus=N] [--out_dir=DIR] [--tuned_dir=DIR]
+        [--final_test=SEEDS]
         [--config_files=...] [--key=value ...]
 
-Any other --key=value is a RecBole setting fixed for every trial (short names as in run.py). Writes
+--gpus_per_trial defaults to 1 when the Ray cluster has GPUs, else 0. Any other --key=value is a RecBole
+setting fixed for every trial (short names as in run.py; --seed is RecBole's seed). Writes
 <out_dir>/trials.csv, <out_dir>/curves.png and <tuned_dir>/<Model>-<dataset>.yaml (default properties/tuned/).
 """
 

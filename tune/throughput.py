@@ -7,7 +7,7 @@ Every level runs the same budget: ``--trials`` trials of one configuration (the 
 ``--key=value`` settings), differing only in their seed, ``--epochs`` epochs each, FIFO, no early stopping. With
 ``--gpus=G`` (default: 1 when CUDA is visible, else 0) a level of ``k`` concurrent trials gives each ``G/k`` GPUs
 (1, 0.5, 0.25); on CPU each gets ``num_cpus/k`` CPUs. Throughput is trials / ``Tuner.fit`` seconds (Ray's start
-excluded). Writes one JSON (and a CSV beside it) with device, date, seeds and the command.
+excluded), after an uncounted one-trial warm-up. Writes one JSON (and a CSV beside it) with device, date, seeds and the command.
 """
 
 import csv
@@ -49,12 +49,21 @@ def measure(argv: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="throughput") as tmp:
         space = Path(tmp) / "seeds.yaml"
         space.write_text(f"seed: {{choice: {[seed0 + i for i in range(trials)]}}}\nstopping_step: {10**6}\n")
-        for k in levels:
-            opts = SearchOptions(**{**vars(base), "space": str(space), "search": "grid", "scheduler": "fifo",
+
+        def options(k: int, space_file: Path, name: str) -> SearchOptions:
+            return SearchOptions(**{**vars(base), "space": str(space_file), "search": "grid", "scheduler": "fifo",
                                     "max_concurrent": k, "gpus_per_trial": gpus / k if gpus else 0.0,
                                     "cpus_per_trial": base.cpus_per_trial if gpus else max(cpus / k, 1e-3),
-                                    "name": f"throughput-{k}", "storage_path": str(Path(tmp) / "ray"),
-                                    "out_dir": str(Path(tmp) / f"out-{k}"), "tuned_dir": str(Path(tmp) / "tuned")})
+                                    "name": name, "storage_path": str(Path(tmp) / "ray"),
+                                    "out_dir": str(Path(tmp) / name), "tuned_dir": str(Path(tmp) / "tuned")})
+
+        # An uncounted one-trial warm-up first: it builds the graph cache that every later trial reuses, so the
+        # first measured level does not pay for it.
+        warm = Path(tmp) / "warm.yaml"
+        warm.write_text(f"seed: {{choice: [{seed0}]}}\nstopping_step: {10**6}\n")
+        run_search(options(1, warm, "warm-up"))
+        for k in levels:
+            opts = options(k, space, f"throughput-{k}")
             summary = run_search(opts)
             done = [r for r in summary["rows"] if r["status"] == "OK"]
             epoch_s = [r["time_s"] / r["epochs"] for r in done if r["epochs"]]
@@ -69,7 +78,8 @@ def measure(argv: list[str]) -> dict:
     for level in levels_out:
         level["speedup_vs_first"] = level["trials_per_hour"] / one
     record = {"what": "Ray Tune trial throughput, same budget per level", "model": base.model,
-              "dataset": base.dataset, "device": device, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "dataset": base.dataset, "device": device,
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seeds": [seed0 + i for i in range(trials)], "settings": base.overrides,
               "command": ["tune/throughput.py", *argv], "versions": versions(), "levels": levels_out}
     write_json(out, record)
