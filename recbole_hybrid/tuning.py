@@ -153,10 +153,11 @@ def default_gpus_per_trial(resources: dict[str, float]) -> float:
 def check_resources(opts: SearchOptions, resources: dict[str, float]) -> None:
     """Refuse requests the cluster can never meet (Ray would leave such trials pending forever)."""
     gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
-    if opts.gpus_per_trial > 0 and gpus == 0:
+    wanted = opts.gpus_per_trial if opts.gpus_per_trial is not None else default_gpus_per_trial(resources)
+    if wanted > 0 and gpus == 0:
         raise TuneSetupError(f"--gpus_per_trial={opts.gpus_per_trial} but the Ray cluster has no GPU: use "
                              "--gpus_per_trial=0 on a CPU machine, or start Ray on GPU nodes")
-    if opts.gpus_per_trial > gpus:
+    if wanted > gpus:
         raise TuneSetupError(f"--gpus_per_trial={opts.gpus_per_trial} but the cluster has {gpus:g} GPUs in all")
     if opts.cpus_per_trial > cpus:
         raise TuneSetupError(f"--cpus_per_trial={opts.cpus_per_trial} but the cluster has {cpus:g} CPUs in all")

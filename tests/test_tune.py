@@ -20,12 +20,13 @@ import pytest
 
 pytest.importorskip("ray.tune", reason="Ray Tune is the optional 'tune' extra: pip install -e '.[tune]'")
 
-from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config  # noqa: E402
-from recbole_hybrid.search_space import SpaceError, build_searcher, config_problem, load_space
-from recbole_hybrid.tuning import (SearchOptions, TuneSetupError, check_resources, parse_search_cli, prepare,
-                                   run_search, search_spec)
-from recbole_hybrid.tune_trial import METRIC
+# ruff: noqa: E402  (imports after the skip: they import Ray)
 from conftest import TINY
+from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
+from recbole_hybrid.search_space import SpaceError, build_searcher, config_problem, load_space
+from recbole_hybrid.tune_trial import METRIC
+from recbole_hybrid.tuning import (SearchOptions, TuneSetupError, check_resources, default_gpus_per_trial,
+                                   parse_search_cli, prepare, run_search, search_spec)
 
 SEARCH = [sys.executable, str(PROJECT_ROOT / "tune" / "search.py")]
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(PROJECT_ROOT)}
@@ -135,6 +136,8 @@ def test_cli_flags_and_resource_checks():
     with pytest.raises(TuneSetupError, match="cpus_per_trial=4 but the cluster has 2 CPUs"):
         check_resources(SearchOptions(cpus_per_trial=4), {"CPU": 2.0})
     check_resources(SearchOptions(gpus_per_trial=0.5), {"CPU": 2.0, "GPU": 1.0})
+    check_resources(SearchOptions(), {"CPU": 2.0})  # the default asks for GPUs only where there are some
+    assert default_gpus_per_trial({"CPU": 2.0}) == 0 and default_gpus_per_trial({"CPU": 8.0, "GPU": 2.0}) == 1
 
 
 def test_resume_needs_a_saved_search_and_a_new_search_needs_a_new_name(tmp_path):
