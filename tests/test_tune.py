@@ -83,6 +83,14 @@ def test_space_file_missing_or_key_unknown_or_also_fixed(tmp_path):
         search_spec(SearchOptions(space=str(never), overrides=FIXED))
 
 
+@pytest.mark.parametrize("model", ["HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous", "SASRec"])
+def test_shipped_spaces_are_searchable(model):
+    name = {"SASRec": "sasrec"}.get(model) or "hybrid_" + model.removeprefix("Hybrid").lower()
+    path = PROJECT_ROOT / "tune" / "spaces" / f"{name}.yaml"
+    spec = search_spec(SearchOptions(model=model, space=str(path)))
+    assert Path(spec["fixed"]["graph_cache_dir"]).is_absolute() and spec["epochs"] == 100
+
+
 def test_grid_search_trains_only_the_valid_combinations():
     space = load_space_text("L_short: {choice: [3, 5, 15]}\nL_long: {choice: [5, 15]}\n"
                             "hidden_size: {choice: [30, 32]}\nn_heads: {choice: [2, 4]}\n")

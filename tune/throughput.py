@@ -7,7 +7,8 @@ Every level runs the same budget: ``--trials`` trials of one configuration (the 
 ``--key=value`` settings), differing only in their seed, ``--epochs`` epochs each, FIFO, no early stopping. With
 ``--gpus=G`` (default: 1 when CUDA is visible, else 0) a level of ``k`` concurrent trials gives each ``G/k`` GPUs
 (1, 0.5, 0.25); on CPU each gets ``num_cpus/k`` CPUs. Throughput is trials / ``Tuner.fit`` seconds (Ray's start
-excluded), after an uncounted one-trial warm-up. Writes one JSON (and a CSV beside it) with device, date, seeds and the command.
+excluded), after an uncounted one-trial warm-up. Writes one JSON (and a CSV beside it) with device, date, seeds
+and the command. On a GPU, pass --cpus_per_trial so that k trials fit the node's CPUs.
 """
 
 import csv
