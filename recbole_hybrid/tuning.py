@@ -220,8 +220,8 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     """Run (or resume) the search, then write the trials CSV, the curves plot and the tuned property file.
 
     Returns ``{"rows", "best", "csv", "plot", "properties", "finished", "fit_s"}`` (``fit_s``: seconds in
-    ``Tuner.fit``, Ray's start excluded); when the search was interrupted
-    (``finished`` False) nothing is exported: run again with ``--resume``.
+    ``Tuner.fit``, Ray's start excluded). An interrupted search (``finished`` False) writes only the CSV of its
+    trials so far: run it again with ``--resume``.
     """
     import ray
 
