@@ -194,26 +194,40 @@ def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial
         final["test"]["ndcg@10"]
 
 
-def test_interrupted_search_resumes_from_the_trial_checkpoint(tmp_path):
-    proc = subprocess.Popen(cli_search(tmp_path, "--num_cpus=2", "--scheduler=fifo", epochs=2), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def wait_for_checkpoint(tmp_path: Path, index: int, proc: subprocess.Popen, log: Path) -> Path:
+    """The trial folder once its Ray checkpoint number ``index`` exists."""
     deadline = time.time() + 240
-    while not list((tmp_path / "ray").glob("cli/*/checkpoint_000000")) and time.time() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
+    while not (found := list((tmp_path / "ray").glob(f"cli/*/checkpoint_{index:06d}"))):
+        assert proc.poll() is None and time.time() < deadline, log.read_text()
         time.sleep(1)
-    proc.send_signal(signal.SIGINT)  # as Ctrl-C: Ray saves the experiment and stops
-    first = proc.communicate(timeout=120)[0]
+    return found[0].parent
+
+
+def test_crashed_trial_restarts_and_interrupted_search_resumes_from_checkpoints(tmp_path):
+    log = tmp_path / "first.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cli_search(tmp_path, "--num_cpus=2", "--scheduler=fifo", "--max_failures=1",
+                                           epochs=3), env=ENV, stdout=out, stderr=subprocess.STDOUT, text=True)
+        trial_dir = wait_for_checkpoint(tmp_path, 0, proc, log)
+        # Crash: kill the trial's worker process (its pid is in Ray's result) after epoch 0; Ray restarts the trial.
+        worker = json.loads((trial_dir / "result.json").read_text().splitlines()[-1])["pid"]
+        os.kill(worker, signal.SIGKILL)
+        wait_for_checkpoint(tmp_path, 1, proc, log)
+        proc.send_signal(signal.SIGINT)  # then Ctrl-C: Ray saves the experiment and stops
+        proc.wait(timeout=120)
+    first = log.read_text()
+    assert "resumed from" in first and "after epoch 0" in first, first  # the restarted trial did not redo epoch 0
     assert "search interrupted: continue it with --resume" in first, first
     assert not (tmp_path / "tuned").exists()
 
     resumed = subprocess.run([*SEARCH, "--resume", "--name=cli", f"--storage_path={tmp_path / 'ray'}",
                               "--num_cpus=2"], env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "resumed from" in resumed.stdout + resumed.stderr  # epoch 1 continued from the checkpoint, not redone
+    assert "after epoch 1" in resumed.stdout + resumed.stderr  # continued from the last checkpoint
     rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
-    assert len(rows) == 1 and rows[0]["status"] == "OK" and rows[0]["epochs"] == "2"
-    record = json.loads(next((tmp_path / "ray" / "cli").glob("*/run.json")).read_text())
-    assert [e["epoch"] for e in record["epochs"]] == [0, 1]
+    assert len(rows) == 1 and rows[0]["status"] == "OK" and rows[0]["epochs"] == "3"
+    record = json.loads((trial_dir / "run.json").read_text())
+    assert [e["epoch"] for e in record["epochs"]] == [0, 1, 2]
     assert (tmp_path / "tuned" / "HybridDiscrete-ml-100k.yaml").is_file()
 
 
