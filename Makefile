@@ -13,7 +13,7 @@ $(BIN)/activate:
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q --no-deps recbole==1.2.1
-	$(BIN)/pip install -q -e ".[test,analysis]"
+	$(BIN)/pip install -q -e ".[test,analysis,tune]"
 	touch $@
 
 install: $(VENV)/.installed

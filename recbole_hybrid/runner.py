@@ -42,8 +42,11 @@ def load_data(config):
 
 def run_experiment(model: str | type, dataset: str, config_files: list[str] | None = None,
                    overrides: dict[str, Any] | None = None, run_id: str | None = None,
-                   log=print, on_epoch=None, resume: bool = False) -> dict[str, Any]:
+                   log=print, on_epoch=None, resume: bool = False, test: bool = True) -> dict[str, Any]:
     """Train, select on validation, test once, write ``<results_dir>/<run_id>.json``; return the record.
+
+    ``test=False`` never evaluates the test split (its record holds ``"test": None``): hyper-parameter search trials
+    select on validation only.
 
     Checkpoints go to the run folder ``<checkpoint_dir>/<run_id>/``; with ``resume`` (and the same ``run_id``)
     training continues from its ``last.pth``. ``resume_run`` does this from the folder alone.
@@ -69,8 +72,8 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     init_seed(config["seed"], config["reproducibility"])
     model_cls = resolve_model(model)
     net = model_cls(config, train_data.dataset).to(config["device"])
-    result = fit_and_test(config, net, train_data, valid_data, test_data, run_dir, log=log, on_epoch=on_epoch,
-                          resume=resume)
+    result = fit_and_test(config, net, train_data, valid_data, test_data if test else None, run_dir, log=log,
+                          on_epoch=on_epoch, resume=resume)
     ranks = save_ranks(results_dir / f"{run_id}.ranks.npz", **result.pop("evaluations"))
 
     record = {
@@ -112,9 +115,8 @@ def format_metrics(record: dict[str, Any]) -> str:
     names = [f"{'HR' if m == 'hit' else m.upper()}@{k}" for m in METRICS for k in CUTOFFS]
     head = "split    " + "".join(f"{name:<10}" for name in names)
     rows = [head]
-    for split, values in (("valid", record["best_valid"] or {}), ("test", record["test"]),
-                          ("valid fs", record["best_valid_filter_seen"] or {}),
-                          ("test fs", record["test_filter_seen"])):
-        rows.append(f"{split:<9}" + "".join(f"{values.get(f'{m}@{k}', float('nan')):<10.4f}"
+    for split, values in (("valid", record["best_valid"]), ("test", record["test"]),
+                          ("valid fs", record["best_valid_filter_seen"]), ("test fs", record["test_filter_seen"])):
+        rows.append(f"{split:<9}" + "".join(f"{(values or {}).get(f'{m}@{k}', float('nan')):<10.4f}"
                                              for m in METRICS for k in CUTOFFS))
     return f"{record['model']} (best epoch {record['best_epoch']})\n" + "\n".join(rows)

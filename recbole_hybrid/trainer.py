@@ -31,6 +31,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
                  resume: bool = False) -> dict[str, Any]:
     """Train with early stopping on validation NDCG@10, reload the best model, evaluate it once on test.
 
+    ``test_data=None`` skips the test (``"test": None``), as hyper-parameter search does.
+
     ``run_dir`` receives ``best.pth`` (the best model so far) and ``last.pth`` (the whole training state at the end
     of the last finished epoch: model, optimizer, early-stopping state, history and every RNG). With ``resume`` the
     loop restarts from ``last.pth``: a run killed mid-epoch repeats that epoch from the same state and ends with the
@@ -55,7 +57,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     optimizer = fast.optimizer if fast is not None else trainer.optimizer
     generators = fast.generators() if fast is not None else {"loader": train_data.generator}
     seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
-    seen_test = SeenItems.from_datasets([train_data.dataset, valid_data._dataset], test_data._dataset)
+    seen_test = None if test_data is None else SeenItems.from_datasets(
+        [train_data.dataset, valid_data._dataset], test_data._dataset)
     selected = "metrics_filter_seen" if config["filter_seen"] else "metrics"
     state: dict[str, Any] = {"epoch": -1, "best_score": -np.inf, "best_epoch": None, "best_valid": None,
                              "stale": 0, "epochs": [], "train_time_s": 0.0}
@@ -109,10 +112,10 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     model.load_state_dict(load_checkpoint(best_path, map_location=config["device"])["state_dict"])
     # the best epoch's validation again, for its per-user ranks (a resumed run holds only its metrics)
     valid = evaluate(model, valid_data, seen_valid, config["device"])
-    test = evaluate(model, test_data, seen_test, config["device"])
+    test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"])
     return {"trainer": which, "epochs": epochs_log, "best_epoch": best_epoch,
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
-            "test": test.metrics, "test_filter_seen": test.metrics_filter_seen,
+            "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,
             "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
             "train_time_s": train_time, "evaluations": {"valid": valid, "test": test}}
 

@@ -1,0 +1,199 @@
+"""Search spaces for Ray Tune, written as yaml in RecBole's vocabulary, and searchers that never suggest an invalid one.
+
+A space file maps RecBole keys to either a plain value (fixed in every trial) or a one-key mapping that names a
+distribution::
+
+    epochs: 50                                   # fixed
+    learning_rate: {loguniform: [1.0e-4, 1.0e-2]}
+    hidden_size: {choice: [32, 64, 128]}
+    L_short: {randint: [3, 12]}                  # both ends included
+    hidden_dropout_prob: {uniform: [0.1, 0.5]}
+
+Constraints between keys (``L_short < L_long < MAX_ITEM_LIST_LENGTH``, ``hidden_size % n_heads == 0``, alphas in
+range) are not written in the space: every draw goes through ``config.build_config``'s checks and a draw that fails
+them is thrown away before any trial starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from ray import tune
+from ray.tune.search import Searcher
+from ray.tune.search.sample import Domain
+
+from recbole_hybrid.config import ConfigError, build_config
+
+DISTRIBUTIONS = {
+    "choice": lambda args: tune.choice(list(args)),
+    "uniform": lambda args: tune.uniform(*args),
+    "loguniform": lambda args: tune.loguniform(*args),
+    "randint": lambda args: tune.randint(args[0], args[1] + 1),  # Ray's upper bound is exclusive
+}
+_N_ARGS = {"uniform": 2, "loguniform": 2, "randint": 2}
+
+
+class SpaceError(ValueError):
+    """A search-space file that cannot be searched; the message names the file and key."""
+
+
+def load_space(path: str | Path) -> tuple[dict[str, Any], dict[str, Domain]]:
+    """Read a space file into ``(fixed settings, searched Ray domains)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"search space {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpaceError(f"search space {path} is not valid yaml: {err}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise SpaceError(f"search space {path} must be a mapping of RecBole keys")
+    fixed, searched = {}, {}
+    for key, value in raw.items():
+        if not isinstance(value, dict):
+            fixed[key] = value
+            continue
+        if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS:
+            raise SpaceError(f"{path}: {key}: write one of {sorted(DISTRIBUTIONS)} with its arguments, "
+                             f"e.g. {{choice: [32, 64]}}; got {value!r}")
+        (kind, args), = value.items()
+        if not isinstance(args, list) or not args or (kind in _N_ARGS and len(args) != _N_ARGS[kind]):
+            need = f"{_N_ARGS[kind]} numbers [low, high]" if kind in _N_ARGS else "a non-empty list"
+            raise SpaceError(f"{path}: {key}: {kind} needs {need}, got {args!r}")
+        if kind in _N_ARGS and not args[0] < args[1]:
+            raise SpaceError(f"{path}: {key}: {kind} needs low < high, got {args!r}")
+        searched[key] = DISTRIBUTIONS[kind](args)
+    if not searched:
+        raise SpaceError(f"search space {path} searches nothing: give at least one key a distribution")
+    return fixed, searched
+
+
+def config_problem(model: str, dataset: str, config_files: list[str], fixed: dict[str, Any],
+                   params: dict[str, Any]) -> str | None:
+    """Why the fixed settings with a draw ``params`` cannot train (``build_config``'s message), or ``None``."""
+    try:
+        build_config(model, dataset, config_files, {**fixed, **params})
+    except ConfigError as err:
+        return str(err)
+    return None
+
+
+class RandomSampler(Searcher):
+    """Independent random draws from the space, reproducible from ``seed``."""
+
+    def __init__(self, space: dict[str, Domain], seed: int) -> None:
+        super().__init__()
+        self.space, self.rng = space, random.Random(seed)
+
+    def suggest(self, trial_id: str) -> dict[str, Any]:
+        return {key: domain.sample(random_state=self.rng.randrange(2**32)) for key, domain in self.space.items()}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:
+        Path(checkpoint_path).write_bytes(pickle.dumps(self.rng.getstate()))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.rng.setstate(pickle.loads(Path(checkpoint_path).read_bytes()))
+
+
+class GridSampler(Searcher):
+    """Every combination of the ``choice`` lists once, in order; then ``FINISHED``."""
+
+    def __init__(self, space: dict[str, Domain]) -> None:
+        super().__init__()
+        for key, domain in space.items():
+            if not hasattr(domain, "categories"):
+                raise SpaceError(f"grid search needs every searched key as a choice list; {key} is "
+                                 f"{type(domain).__name__}")
+        self.keys = list(space)
+        self.grid = list(itertools.product(*(space[k].categories for k in self.keys)))
+        self.position = 0
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str:
+        if self.position >= len(self.grid):
+            return Searcher.FINISHED
+        self.position += 1
+        return dict(zip(self.keys, self.grid[self.position - 1]))
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:
+        Path(checkpoint_path).write_bytes(pickle.dumps(self.position))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.position = pickle.loads(Path(checkpoint_path).read_bytes())
+
+
+class ValidOnly(Searcher):
+    """Wraps a searcher and suggests only configurations that ``problem`` accepts.
+
+    A rejected draw is told to the inner searcher as a failed trial (Optuna learns to avoid it) under a private id
+    ``<trial_id>#<n>``; results of the accepted draw are forwarded under the id it was drawn with.
+    """
+
+    def __init__(self, searcher: Searcher, problem: Callable[[dict[str, Any]], str | None],
+                 max_draws: int = 200) -> None:
+        super().__init__()
+        self.searcher, self.problem, self.max_draws = searcher, problem, max_draws
+        self.inner_id: dict[str, str] = {}
+        self.rejected: list[tuple[dict[str, Any], str]] = []
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        super().set_search_properties(metric, mode, config, **spec)
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        last = None
+        for n in range(self.max_draws):
+            inner_id = f"{trial_id}#{n}"
+            params = self.searcher.suggest(inner_id)
+            if params is None or params == Searcher.FINISHED:
+                return params
+            last = self.problem(params)
+            if last is None:
+                self.inner_id[trial_id] = inner_id
+                return params
+            self.rejected.append((params, last))
+            self.searcher.on_trial_complete(inner_id, result=None, error=True)
+        raise SpaceError(f"no valid configuration in {self.max_draws} draws from the search space; last problem: "
+                         f"{last}")
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self.inner_id:
+            self.searcher.on_trial_result(self.inner_id[trial_id], result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self.inner_id:
+            self.searcher.on_trial_complete(self.inner_id[trial_id], result=result, error=error)
+
+    def get_state(self) -> dict[str, Any]:
+        # Ray saves a wrapper's state and its inner searcher's (``save``) separately, as for ConcurrencyLimiter.
+        return {"inner_id": dict(self.inner_id), "rejected": list(self.rejected)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.inner_id, self.rejected = state["inner_id"], state["rejected"]
+
+
+def build_searcher(search: str, space: dict[str, Domain], metric: str, seed: int,
+                   problem: Callable[[dict[str, Any]], str | None]) -> ValidOnly:
+    """``random``, ``grid`` or ``optuna`` (TPE) over ``space``, suggesting valid configurations only."""
+    if search == "random":
+        inner = RandomSampler(space, seed)
+    elif search == "grid":
+        inner = GridSampler(space)
+    elif search == "optuna":
+        from optuna.samplers import TPESampler
+        from ray.tune.search.optuna import OptunaSearch
+
+        inner = OptunaSearch(space=space, metric=metric, mode="max", sampler=TPESampler(seed=seed))
+    else:
+        raise SpaceError(f"--search={search!r}: choose random, optuna or grid")
+    return ValidOnly(inner, problem)
