@@ -18,6 +18,7 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import early_stopping
 
+from recbole_hybrid.finite import check_finite
 from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
 
 VALID_METRIC = "ndcg@10"
@@ -41,7 +42,7 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     """
     run_dir = Path(run_dir)
     best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
-    trainer = Trainer(config, model)
+    trainer = CheckedTrainer(config, model)
     state: dict[str, Any] = {"epoch": -1, "best_score": -np.inf, "best_epoch": None, "best_valid": None,
                              "stale": 0, "epochs": [], "train_time_s": 0.0}
     if resume:
@@ -57,8 +58,6 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
         seconds = time.perf_counter() - start
         train_time += seconds
         loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss} at epoch {epoch}")
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "train_time_s": seconds}
         line = f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s"
         stop = False
@@ -89,6 +88,18 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     test = plain(dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False)))
     return {"epochs": epochs_log, "best_epoch": best_epoch, "best_valid": best_valid, "test": test,
             "train_time_s": train_time}
+
+
+class CheckedTrainer(Trainer):
+    """RecBole's ``Trainer`` whose per-step loss check also refuses inf and names the epoch and step."""
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self._epoch, self._step = epoch_idx, 0
+        return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+
+    def _check_nan(self, loss: torch.Tensor) -> None:  # called by _train_epoch once per step, before backward()
+        check_finite(loss, self._epoch, self._step)
+        self._step += 1
 
 
 def _rng_state(train_data) -> dict[str, Any]:
