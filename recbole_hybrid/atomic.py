@@ -55,8 +55,8 @@ def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: 
     no other control character that a CSV reader would take as a line break, and none is blank; the header is
     ``name:type`` columns of RecBole's types; no later line repeats the header; every row has the header's number of
     columns; no cell starts with a double quote (pandas would read a quoted cell) or is a token that pandas reads as
-    missing (``NA``, ``null``, ...); every value of a float field (each element of a float_seq) is a finite number
-    or empty.
+    missing (``NA``, ``null``, ...); every value of a float field (each element of a float_seq) is a finite number,
+    with at most 16 digits after the decimal point, or empty.
     """
     path = Path(path)
     if not path.is_file():
@@ -114,6 +114,9 @@ def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: 
     return fields
 
 
+#: pandas' python engine, which RecBole reads with, keeps 16 digits after the decimal point ("0.00000000000000001049"
+#: reads as 0.0).
+MAX_DECIMALS = 16
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")  # tab (x09) separates columns
 
 
@@ -129,6 +132,13 @@ def _check_floats(path: Path, name: str, ftype: str, col: pd.Series, seq_separat
         row = int(wrong[wrong].index[0])
         raise AtomicFileError(path, row + 2, f"field {name!r} ({ftype}) holds {col[wrong].iloc[0]!r}, "
                                              f"not a finite number")
+    decimals = col.str.extract(r"\.(\d*)", expand=False).str.len().fillna(0)
+    long = decimals > MAX_DECIMALS
+    if long.any():
+        row = int(long[long].index[0])
+        raise AtomicFileError(path, row + 2, f"field {name!r} ({ftype}) holds {col[long].iloc[0]!r}, with more "
+                                             f"than {MAX_DECIMALS} digits after the decimal point, which RecBole's "
+                                             f"reader (pandas, python engine) drops: write it as e.g. 1.049e-17")
 
 
 def check_dataset_files(config) -> list[Path]:
