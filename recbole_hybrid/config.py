@@ -131,7 +131,7 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
 REQUIRED_INTS = {"epochs": 1, "train_batch_size": 1, "eval_batch_size": 1, "eval_step": 1, "stopping_step": 0,
                  "MAX_ITEM_LIST_LENGTH": 1, "seed": 0}
 OPTIONAL_INTS = {"hidden_size": 1, "inner_size": 1, "n_layers": 1, "n_heads": 1, "graph_window": 1,
-                 "graph_min_count": 1, "gnn_layers": 0, "alpha_mlp_hidden": 1, "L_short": 1, "L_long": 1}
+                 "graph_min_count": 1, "gnn_layers": 0, "alpha_mlp_hidden": 1}  # L_short, L_long: by the policies
 #: Float settings: (key, lowest, lowest allowed?, highest or None, required?).
 FLOATS = (("learning_rate", 0.0, False, None, True), ("weight_decay", 0.0, True, None, True),
           ("hidden_dropout_prob", 0.0, True, 1.0, False), ("attn_dropout_prob", 0.0, True, 1.0, False),
@@ -160,9 +160,9 @@ def check_config(config: Config, model_cls: type) -> None:
             continue
         low_ok = _is_number(value) and (value >= low if low_allowed else value > low)
         if not low_ok or (high is not None and not value < high):
-            interval = f"{'[' if low_allowed else '('}{low:g}, {high:g})" if high is not None else \
-                f"{'>=' if low_allowed else '>'} {low:g}"
-            raise ConfigError(f"{key}={value!r} must be a finite number {'in ' if high is not None else ''}{interval}")
+            wanted = f"in {'[' if low_allowed else '('}{low:g}, {high:g})" if high is not None else \
+                f"a number {'>=' if low_allowed else '>'} {low:g} (finite)"
+            raise ConfigError(f"{key}={value!r} must be {wanted}")
     hidden, heads = config["hidden_size"], config["n_heads"]
     if hidden is not None and heads is not None and hidden % heads != 0:
         raise ConfigError(f"hidden_size={hidden!r} is not divisible by n_heads={heads}")
