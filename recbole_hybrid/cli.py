@@ -8,15 +8,22 @@ from recbole_hybrid.atomic import AtomicFileError
 from recbole_hybrid.config import ConfigError, parse_cli
 from recbole_hybrid.runner import resume_run, run_experiment
 
+USAGE = """usage: python run.py --model=NAME --dataset=NAME [--config_files="a.yaml b.yaml"] [--key=value ...]
+       python run.py --resume=RUN_DIR
+
+--model     HybridFixed | HybridDiscrete | HybridLearnable | HybridContinuous | any RecBole sequential model
+--dataset   ml-100k (shipped with RecBole) | ml-1m | ml-1m-sasrec | any atomic dataset under --data_path
+short flags --epochs --patience (stopping_step) --batch_size (train_batch_size) --lr (learning_rate)
+            --d_model (hidden_size) --n_heads --n_blocks (n_layers) --L_short --L_long --seed
+--resume    continue an interrupted run from its folder saved/<run_id>"""
+
 USER_ERRORS = (ConfigError, AtomicFileError, FileNotFoundError, PermissionError, ValueError)
 
 
 def main(argv: list[str]) -> int:
     """Run one experiment from ``--key=value`` flags; return the process exit code."""
     if any(a in ("-h", "--help") for a in argv):
-        import run  # noqa: F401  (its docstring is the help)
-
-        print(sys.modules["run"].__doc__)
+        print(USAGE)
         return 0
     try:
         resume = [a.split("=", 1)[1] for a in argv if a.startswith("--resume=")]
