@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY
+from tests.conftest import TINY
 from recbole_hybrid.config import PROJECT_ROOT
 from recbole_hybrid.records import load_checkpoint
 from recbole_hybrid.runner import run_experiment
