@@ -40,9 +40,10 @@ def bare_argv() -> Iterator[None]:
 def init_seed(seed: int, reproducibility: bool) -> None:
     """RecBole's ``init_seed``, plus deterministic kernels when ``reproducibility`` is set.
 
-    RecBole only makes cuDNN deterministic. On CPU the backward of embedding lookups with repeated indices
-    (``index_put_`` with accumulation) is multi-threaded and sums in a varying order, so two runs of one seed drift
-    apart in the last bits and a resumed run would not match an uninterrupted one.
+    RecBole only makes cuDNN deterministic. On CPU the backward of a table lookup by advanced indexing
+    (``table[item_seq]``, an ``index_put_`` with accumulation over repeated ids) sums in a thread-dependent order
+    unless deterministic algorithms are on: two runs of one seed then drift apart in the last bits of their
+    gradients, and a resumed run does not match an uninterrupted one.
     """
     from recbole.utils import init_seed as recbole_init_seed  # here: importing RecBole needs patch_numpy first
 
