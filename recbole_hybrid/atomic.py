@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,20 @@ def parse_header(path: str | Path, header: str) -> list[tuple[str, str]]:
     return fields
 
 
+#: Cells that pandas (RecBole's reader) turns into a missing value: a token spelled so would be silently lost.
+PANDAS_NA = frozenset(("#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"))
+
+
 def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: str = " ") -> list[tuple[str, str]]:
     """Check one atomic file; return its ``[(name, type), ...]`` or raise ``AtomicFileError``.
 
-    Checks: the file exists and is not empty; it decodes; the header is ``name:type`` columns of RecBole's types;
-    no later line repeats the header; every row has the header's number of columns; every value of a float field
-    (each element of a float_seq) is a number or empty.
+    Checks: the file exists and is not empty; it decodes, without a byte-order mark; lines end in LF or CRLF, with
+    no other control character that a CSV reader would take as a line break, and none is blank; the header is
+    ``name:type`` columns of RecBole's types; no later line repeats the header; every row has the header's number of
+    columns; no cell starts with a double quote (pandas would read a quoted cell) or is a token that pandas reads as
+    missing (``NA``, ``null``, ...); every value of a float field (each element of a float_seq) is a finite number,
+    with at most 16 digits after the decimal point, or empty.
     """
     path = Path(path)
     if not path.is_file():
@@ -60,14 +69,23 @@ def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: 
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         raise AtomicFileError(path, line, f"bytes that are not valid {encoding} ({err.reason})") from None
+    if text.startswith("\ufeff"):
+        raise AtomicFileError(path, 1, "starts with a byte-order mark, which RecBole would read into the first "
+                                       "field's name (save without BOM or set encoding: utf-8-sig)")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    for number, ln in enumerate(lines, start=1):
+        if ln.strip() == "":
+            raise AtomicFileError(path, number, "blank line (RecBole's reader would skip it silently)")
+        bad = _CONTROL.search(ln)
+        if bad:
+            raise AtomicFileError(path, number, f"control character {bad.group()!r} inside the line")
     header = lines[0]
     fields = parse_header(path, header)
     if len(lines) == 1:
-        raise AtomicFileError(path, None, "header only, no rows")
+        raise AtomicFileError(path, 1, "header only, no rows")
     n_tabs = np.fromiter((ln.count("\t") for ln in lines), dtype=np.int64, count=len(lines))
     bad = np.nonzero(n_tabs != len(fields) - 1)[0]
     if len(bad):
@@ -76,23 +94,51 @@ def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: 
     repeated = [i for i, ln in enumerate(lines[1:], start=2) if ln == header]
     if repeated:
         raise AtomicFileError(path, repeated[0], "the header line appears again")
-    float_cols = [(j, name, t) for j, (name, t) in enumerate(fields) if t.startswith("float")]
-    if float_cols:
-        cells = pd.read_csv(io.StringIO("\n".join(lines[1:])), sep="\t", header=None, dtype=str,
-                            quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False,
-                            usecols=[j for j, _, _ in float_cols])
-        for j, name, ftype in float_cols:
-            col = cells[j].str.strip()
-            if ftype == "float_seq":
-                col = col.str.split(seq_separator).explode()
-                col = col[col != ""]
-            values = pd.to_numeric(col, errors="coerce")
-            wrong = values.isna() & (col != "")
-            if wrong.any():
-                row = int(wrong.idxmax() if ftype == "float" else wrong[wrong].index[0])
-                raise AtomicFileError(path, row + 2,
-                                      f"field {name!r} ({ftype}) holds {col[wrong].iloc[0]!r}, not a number")
+    cells = pd.read_csv(io.StringIO("\n".join(lines[1:])), sep="\t", header=None, dtype=str,
+                        quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False, skip_blank_lines=False)
+    for j, (name, ftype) in enumerate(fields):
+        col = cells[j]
+        quoted = col.str.startswith('"')
+        if quoted.any():
+            row = int(quoted.idxmax())
+            raise AtomicFileError(path, row + 2, f"field {name!r} holds {col[row]!r}, which starts with a double "
+                                                 f"quote (RecBole's reader would unquote it or join columns)")
+        if ftype.startswith("token"):
+            missing = col.isin(PANDAS_NA)
+            if missing.any():
+                row = int(missing.idxmax())
+                raise AtomicFileError(path, row + 2, f"field {name!r} holds {col[row]!r}, which RecBole's reader "
+                                                     f"(pandas) would turn into a missing value")
+        if ftype.startswith("float"):
+            _check_floats(path, name, ftype, col, seq_separator)
     return fields
+
+
+#: pandas' python engine, which RecBole reads with, keeps 16 digits after the decimal point ("0.00000000000000001049"
+#: reads as 0.0).
+MAX_DECIMALS = 16
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")  # tab (x09) separates columns
+
+
+def _check_floats(path: Path, name: str, ftype: str, col: pd.Series, seq_separator: str) -> None:
+    """Every element is a finite number (``float()`` syntax without underscores) or empty."""
+    col = col.str.strip()
+    if ftype == "float_seq":
+        col = col.str.split(seq_separator).explode()
+        col = col[col != ""]
+    values = pd.to_numeric(col.where(~col.str.contains("_", regex=False), "x"), errors="coerce")
+    wrong = (values.isna() | ~np.isfinite(values.fillna(0.0))) & (col != "")
+    if wrong.any():
+        row = int(wrong[wrong].index[0])
+        raise AtomicFileError(path, row + 2, f"field {name!r} ({ftype}) holds {col[wrong].iloc[0]!r}, "
+                                             f"not a finite number")
+    decimals = col.str.extract(r"\.(\d*)", expand=False).str.len().fillna(0)
+    long = decimals > MAX_DECIMALS
+    if long.any():
+        row = int(long[long].index[0])
+        raise AtomicFileError(path, row + 2, f"field {name!r} ({ftype}) holds {col[long].iloc[0]!r}, with more "
+                                             f"than {MAX_DECIMALS} digits after the decimal point, which RecBole's "
+                                             f"reader (pandas, python engine) drops: write it as e.g. 1.049e-17")
 
 
 def check_dataset_files(config) -> list[Path]:

@@ -6,6 +6,7 @@ import sys
 
 from recbole_hybrid.atomic import AtomicFileError
 from recbole_hybrid.config import ConfigError, parse_cli
+from recbole_hybrid.finite import NonFiniteLossError
 from recbole_hybrid.runner import resume_run, run_experiment
 
 USAGE = """usage: python run.py --model=NAME --dataset=NAME [--config_files="a.yaml b.yaml"] [--key=value ...]
@@ -17,7 +18,7 @@ short flags --epochs --patience (stopping_step) --batch_size (train_batch_size) 
             --d_model (hidden_size) --n_heads --n_blocks (n_layers) --L_short --L_long --seed
 --resume    continue an interrupted run from its folder saved/<run_id>"""
 
-USER_ERRORS = (ConfigError, AtomicFileError, FileNotFoundError, PermissionError, ValueError)
+USER_ERRORS = (ConfigError, AtomicFileError, FileNotFoundError, PermissionError, ValueError, NonFiniteLossError)
 
 
 def main(argv: list[str]) -> int:

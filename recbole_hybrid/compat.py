@@ -8,10 +8,12 @@ in every process (Ray workers included) before the first ``Config``: importing `
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Iterator
 
 import numpy as np
+import torch
 
 
 def patch_numpy() -> None:
@@ -33,3 +35,19 @@ def bare_argv() -> Iterator[None]:
         yield
     finally:
         sys.argv = saved
+
+
+def init_seed(seed: int, reproducibility: bool) -> None:
+    """RecBole's ``init_seed``, plus deterministic kernels when ``reproducibility`` is set.
+
+    RecBole only makes cuDNN deterministic. On CPU the backward of a table lookup by advanced indexing
+    (``table[item_seq]``, an ``index_put_`` with accumulation over repeated ids) sums in a thread-dependent order
+    unless deterministic algorithms are on: two runs of one seed then drift apart in the last bits of their
+    gradients, and a resumed run does not match an uninterrupted one.
+    """
+    from recbole.utils import init_seed as recbole_init_seed  # here: importing RecBole needs patch_numpy first
+
+    recbole_init_seed(seed, reproducibility)
+    if reproducibility:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
+    torch.use_deterministic_algorithms(bool(reproducibility), warn_only=True)

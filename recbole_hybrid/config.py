@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,12 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
     if overrides.get("loss_type") == "BPR" and "train_neg_sample_args" not in overrides:
         overrides["train_neg_sample_args"] = {"distribution": "uniform", "sample_num": 1}
     with bare_argv():
-        config = Config(model=model_cls, dataset=dataset,
-                        config_file_list=property_files(model_cls, dataset, config_files or []),
-                        config_dict=overrides)
+        try:
+            config = Config(model=model_cls, dataset=dataset,
+                            config_file_list=property_files(model_cls, dataset, config_files or []),
+                            config_dict=overrides)
+        except ValueError as err:  # RecBole's own checks (topk, eval_args, ...) name the key
+            raise ConfigError(f"RecBole refused the configuration: {err}") from None
     for key in PATH_KEYS:
         if config[key]:
             config[key] = str(Path(config[key]).expanduser().resolve())
@@ -123,31 +127,61 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
     return config
 
 
+#: Integer settings and their least value; ``None`` (a key the model does not use) is allowed for the optional ones.
+REQUIRED_INTS = {"epochs": 1, "train_batch_size": 1, "eval_batch_size": 1, "eval_step": 1, "stopping_step": 0,
+                 "MAX_ITEM_LIST_LENGTH": 1, "seed": 0}
+OPTIONAL_INTS = {"hidden_size": 1, "inner_size": 1, "n_layers": 1, "n_heads": 1, "graph_window": 1,
+                 "graph_min_count": 1, "gnn_layers": 0, "alpha_mlp_hidden": 1}  # L_short, L_long: by the policies
+#: Float settings: (key, lowest, lowest allowed?, highest or None, required?).
+FLOATS = (("learning_rate", 0.0, False, None, True), ("weight_decay", 0.0, True, None, True),
+          ("hidden_dropout_prob", 0.0, True, 1.0, False), ("attn_dropout_prob", 0.0, True, 1.0, False),
+          ("layer_norm_eps", 0.0, False, None, False), ("initializer_range", 0.0, False, None, False))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_config(config: Config, model_cls: type) -> None:
     """Refuse settings that cannot train, before any data is loaded; each message names the key."""
-    positive_int = ("epochs", "train_batch_size", "eval_batch_size", "MAX_ITEM_LIST_LENGTH", "eval_step")
-    for key in positive_int:
+    for key, least in (*REQUIRED_INTS.items(), *OPTIONAL_INTS.items()):
         value = config[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{key}={value!r} must be an integer >= 1")
-    if not isinstance(config["stopping_step"], int) or config["stopping_step"] < 0:
-        raise ConfigError(f"stopping_step={config['stopping_step']!r} must be an integer >= 0")
-    if not isinstance(config["learning_rate"], (int, float)) or not config["learning_rate"] > 0:
-        raise ConfigError(f"learning_rate={config['learning_rate']!r} must be a number > 0")
+        if value is None and key in OPTIONAL_INTS:
+            continue
+        if not _is_int(value) or value < least:
+            raise ConfigError(f"{key}={value!r} must be an integer >= {least}")
+    for key, low, low_allowed, high, required in FLOATS:
+        value = config[key]
+        if value is None and not required:
+            continue
+        low_ok = _is_number(value) and (value >= low if low_allowed else value > low)
+        if not low_ok or (high is not None and not value < high):
+            wanted = f"in {'[' if low_allowed else '('}{low:g}, {high:g})" if high is not None else \
+                f"a number {'>=' if low_allowed else '>'} {low:g} (finite)"
+            raise ConfigError(f"{key}={value!r} must be {wanted}")
     hidden, heads = config["hidden_size"], config["n_heads"]
-    if hidden is not None and heads is not None:
-        if not isinstance(heads, int) or heads < 1:
-            raise ConfigError(f"n_heads={heads!r} must be an integer >= 1")
-        if not isinstance(hidden, int) or hidden % heads != 0:
-            raise ConfigError(f"hidden_size={hidden!r} is not divisible by n_heads={heads}")
-    for key in ("hidden_dropout_prob", "attn_dropout_prob"):
-        value = config[key]
-        if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1):
-            raise ConfigError(f"{key}={value!r} must be in [0, 1)")
+    if hidden is not None and heads is not None and hidden % heads != 0:
+        raise ConfigError(f"hidden_size={hidden!r} is not divisible by n_heads={heads}")
+    topk = config["topk"]
+    cutoffs = [topk] if _is_int(topk) else topk
+    if not isinstance(cutoffs, list) or not cutoffs or not all(_is_int(k) and k >= 1 for k in cutoffs):
+        raise ConfigError(f"topk={topk!r} must be an integer >= 1 or a non-empty list of them")
     if not isinstance(config["filter_seen"], bool):
         raise ConfigError(f"filter_seen={config['filter_seen']!r} must be True or False")
     if config["valid_metric"].lower() != "ndcg@10":
         raise ConfigError(f"valid_metric={config['valid_metric']!r}: model selection uses validation NDCG@10")
+    if 10 not in cutoffs:
+        raise ConfigError(f"topk={topk!r} must include 10: model selection uses validation NDCG@10")
+    clip = config["clip_grad_norm"]
+    if clip is not None:
+        if not isinstance(clip, dict) or not _is_number(clip.get("max_norm")) or clip["max_norm"] <= 0 \
+                or not set(clip) <= {"max_norm", "norm_type", "error_if_nonfinite", "foreach"}:
+            raise ConfigError(f"clip_grad_norm={clip!r} must be empty or a dict such as {{'max_norm': 5.0}} "
+                              f"(max_norm a finite number > 0; torch's clip_grad_norm_ arguments only)")
     from recbole_hybrid.fast_trainer import check_trainer_config  # imports ConfigError from here
 
     check_trainer_config(config)

@@ -30,6 +30,7 @@ from recbole.data.interaction import Interaction
 from torch.nn.utils import clip_grad_norm_
 
 from recbole_hybrid.config import ConfigError
+from recbole_hybrid.finite import NonFiniteLossError
 
 TRAINERS = ("auto", "fast", "recbole")
 FAST_LEARNERS = ("adam", "adamw")
@@ -156,7 +157,7 @@ class FastTrainer:
         """One pass over the training rows in RecBole's order; returns the sum of the batch losses (a float).
 
         Raises:
-            FloatingPointError: the loss became NaN or inf (checked every ``fast_check_every`` steps and at the end).
+            NonFiniteLossError: the loss became NaN or inf (checked every ``fast_check_every`` steps and at the end).
             ConfigError: the model reads a training field that the fast trainer does not carry.
         """
         self.model.train()
@@ -190,5 +191,5 @@ class FastTrainer:
         """The loss sum as a float (one host synchronisation); raise if it is NaN or inf."""
         value = total.item()
         if value != value or value in (float("inf"), float("-inf")):
-            raise FloatingPointError(f"training loss is {value} at epoch {epoch}, steps {first}..{last}")
+            raise NonFiniteLossError(value, epoch, first, last)
         return value

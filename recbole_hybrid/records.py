@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import pickle
 import platform
 import subprocess
 from pathlib import Path
@@ -85,9 +86,20 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config, **extra: A
     return path
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that is not tensors and plain data (or not a checkpoint at all); nothing in it was run."""
+
+
 def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``: tensors and plain data only, never code."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint with ``weights_only=True``: tensors and plain data only, never code.
+
+    Raises ``CheckpointError`` naming the file when it holds anything else (a pickled object or function).
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: refused, it holds more than tensors and plain data ({first})") from None
 
 
 def save_ranks(path: str | Path, valid, test) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_seed
 
 from recbole_hybrid.atomic import check_dataset_files
+from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.records import device_name, plain, plain_config, save_ranks, versions, write_json
 from recbole_hybrid.trainer import fit_and_test
@@ -29,6 +30,18 @@ def default_run_id(config) -> str:
     """``<Model>-<dataset>-seed<seed>-<UTC time>``: unique per run started in a different second."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     return f"{config['model']}-{config['dataset']}-seed{config['seed']}-{stamp}"
+
+
+def ensure_writable(key: str, folder: str | Path) -> None:
+    """Create ``folder`` and write a probe file there, so that an unusable output folder stops the run early."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"{key} {folder}: cannot write there ({err.strerror or err})") from None
 
 
 def load_data(config):
@@ -56,11 +69,8 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     run_id = run_id or default_run_id(config)
     results_dir = Path(config["results_dir"])
     run_dir = Path(config["checkpoint_dir"]) / run_id
-    for folder in (results_dir, run_dir):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise PermissionError(f"cannot create output folder {folder}: {err}") from None
+    ensure_writable("results_dir", results_dir)
+    ensure_writable("checkpoint_dir", run_dir)
     if not resume:
         write_json(run_dir / INVOCATION, {"model": config["model"], "dataset": dataset, "run_id": run_id,
                                           "config_files": [str(Path(f).resolve()) for f in config_files or []],

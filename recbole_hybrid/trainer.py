@@ -21,6 +21,7 @@ from recbole.utils import early_stopping
 
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
+from recbole_hybrid.finite import check_finite
 from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
 
 VALID_METRIC = "ndcg@10"
@@ -51,11 +52,13 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     """
     run_dir = Path(run_dir)
     best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
-    trainer = Trainer(config, model)
     which = resolve_trainer(config)
-    fast = FastTrainer(config, model, train_data) if which == "fast" else None
-    optimizer = fast.optimizer if fast is not None else trainer.optimizer
-    generators = fast.generators() if fast is not None else {"loader": train_data.generator}
+    if which == "fast":
+        fast, recbole = FastTrainer(config, model, train_data), None
+        optimizer, generators = fast.optimizer, fast.generators()
+    else:
+        fast, recbole = None, CheckedTrainer(config, model)
+        optimizer, generators = recbole.optimizer, {"loader": train_data.generator}
     seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
     seen_test = None if test_data is None else SeenItems.from_datasets(
         [train_data.dataset, valid_data._dataset], test_data._dataset)
@@ -74,12 +77,10 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
         if fast is not None:
             total = fast.train_epoch(epoch)
         else:
-            total = trainer._train_epoch(train_data, epoch, show_progress=config["show_progress"])
+            total = recbole._train_epoch(train_data, epoch, show_progress=config["show_progress"])
         seconds = time.perf_counter() - start
         train_time += seconds
         loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss} at epoch {epoch}")
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "train_time_s": seconds}
         line = f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s"
         stop = False
@@ -118,6 +119,18 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
             "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,
             "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
             "train_time_s": train_time, "evaluations": {"valid": valid, "test": test}}
+
+
+class CheckedTrainer(Trainer):
+    """RecBole's ``Trainer`` whose per-step loss check also refuses inf and names the epoch and step."""
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self._epoch, self._step = epoch_idx, 0
+        return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+
+    def _check_nan(self, loss: torch.Tensor) -> None:  # called by _train_epoch once per step, before backward()
+        check_finite(loss, self._epoch, self._step)
+        self._step += 1
 
 
 def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:

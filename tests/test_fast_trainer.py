@@ -95,7 +95,7 @@ def test_nan_loss_stops_with_epoch_and_steps(ml100k_data):
     with torch.no_grad():
         model.item_embedding.weight.fill_(float("nan"))
     fast = FastTrainer(config, model, rows_of(train.dataset, 2 * config["train_batch_size"]))
-    with pytest.raises(FloatingPointError, match=r"training loss is nan at epoch 3, steps 0\.\.0"):
+    with pytest.raises(FloatingPointError, match=r"training loss is nan at epoch 3, step 0\b"):
         fast.train_epoch(3)
 
 

@@ -1,0 +1,98 @@
+"""Resume after a SIGKILL mid-epoch, and determinism: same seed, same numbers, on CPU.
+
+One uninterrupted 3-epoch run (subprocess ``run.py``) is the reference; a second run is killed while its epoch 1
+trains, then ``run.py --resume=RUN_DIR`` finishes it; a third, in-process, run checks determinism.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY
+from recbole_hybrid.config import PROJECT_ROOT
+from recbole_hybrid.records import load_checkpoint
+from recbole_hybrid.runner import run_experiment
+
+EPOCHS = 3
+SETTINGS = {**TINY, "epochs": EPOCHS, "seed": 7}
+
+
+def flags(out: Path) -> list[str]:
+    return ["--model=HybridDiscrete", "--dataset=ml-100k", *(f"--{k}={v}" for k, v in SETTINGS.items()),
+            f"--results_dir={out / 'runs'}", f"--checkpoint_dir={out / 'saved'}",
+            f"--graph_cache_dir={out / 'graph'}"]
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "run.py"), *args], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen) -> str:
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
+    return output
+
+
+def only_record(out: Path) -> dict:
+    (path,) = (out / "runs").glob("*.json")
+    return json.loads(path.read_text())
+
+
+def comparable(record: dict) -> dict:
+    """What must not change between runs of one seed: losses, validation per epoch, best epoch, test."""
+    return {"epochs": [(e["epoch"], e["train_loss"], e.get("valid")) for e in record["epochs"]],
+            "best_epoch": record["best_epoch"], "best_valid": record["best_valid"], "test": record["test"]}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    finish(start(flags(out)))
+    return only_record(out)
+
+
+def test_resume_after_sigkill_mid_epoch_ends_with_the_same_numbers(tmp_path, reference):
+    proc = start(flags(tmp_path))
+    for line in proc.stdout:  # run.py prints "epoch   0 ..." after epoch 0's last.pth is written
+        if line.startswith("epoch   0"):
+            break
+    else:
+        pytest.fail(f"run ended before epoch 0 finished (exit {proc.wait()})")
+    time.sleep(1.0)  # well inside epoch 1 (several seconds of training here)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    (run_dir,) = (tmp_path / "saved").iterdir()
+    assert load_checkpoint(run_dir / "last.pth")["epoch"] == 0, "killed too late: epoch 1 had finished"
+    assert not list((tmp_path / "runs").glob("*.json"))
+
+    output = finish(start([f"--resume={run_dir}"]))
+    assert "resumed from" in output and "after epoch 0" in output
+    resumed = only_record(tmp_path)
+    assert len(resumed["epochs"]) == EPOCHS
+    assert comparable(resumed) == comparable(reference)
+
+
+def test_same_seed_same_numbers(tmp_path, reference):
+    overrides = {**SETTINGS, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
+                 "graph_cache_dir": str(tmp_path / "graph")}
+    again = run_experiment("HybridDiscrete", "ml-100k", [], overrides, log=lambda *_: None)
+    assert comparable(again) == comparable(reference)
+
+
+def test_resume_of_a_folder_without_invocation_names_it(tmp_path):
+    proc = start([f"--resume={tmp_path}"])
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'invocation.json'} not found" in output
