@@ -16,6 +16,8 @@ USAGE = """usage: python run.py --model=NAME --dataset=NAME [--config_files="a.y
 --dataset   ml-100k (shipped with RecBole) | ml-1m | ml-1m-sasrec | any atomic dataset under --data_path
 short flags --epochs --patience (stopping_step) --batch_size (train_batch_size) --lr (learning_rate)
             --d_model (hidden_size) --n_heads --n_blocks (n_layers) --L_short --L_long --seed
+--trainer   auto (default: the fast trainer wherever it supports the config) | fast | recbole
+--filter_seen=True   select on validation NDCG@10 with each user's seen items excluded (both are always reported)
 --resume    continue an interrupted run from its folder saved/<run_id>"""
 
 USER_ERRORS = (ConfigError, AtomicFileError, FileNotFoundError, PermissionError, ValueError, NonFiniteLossError)

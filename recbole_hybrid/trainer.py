@@ -1,10 +1,11 @@
-"""The train / validate / test loop of one run, on RecBole's Trainer steps and evaluator.
+"""The train / validate / test loop of one run.
 
 RecBole's ``Trainer.fit`` saves whole pickled configs and reloads them with ``torch.load`` (broken on torch >= 2.6)
-and keeps no per-epoch history. Here RecBole still trains each epoch (``Trainer._train_epoch``); every metric comes
-from ``evaluation.evaluate`` (full ranking, equal to RecBole's evaluator, plus per-user ranks and the ``filter_seen``
-variant from the same scores); the loop around them does early stopping on validation NDCG@10, state-dict
-checkpoints and the record.
+and keeps no per-epoch history. Here each epoch is trained by ``FastTrainer`` (RecBole's batches, on the device) or
+by RecBole's own ``Trainer._train_epoch`` (``trainer: recbole``); every metric comes from ``evaluation.evaluate``
+(full ranking, equal to RecBole's evaluator without ties, plus per-user ranks and the ``filter_seen`` variant from
+the same scores); the loop around them does early stopping on validation NDCG@10, state-dict checkpoints, resume
+and the record.
 """
 
 from __future__ import annotations
