@@ -1,6 +1,6 @@
 """``python -m recbole_hybrid.demo``: RecBole's SASRec next to the four hybrids on ml-100k, through ``run.py``'s path.
 
-Settings come from ``configs/demo-ml-100k.yaml``; ``--key=value`` flags override them (e.g. ``--epochs=5``).
+Settings come from ``configs/ml-100k/make-demo.yaml``; ``--key=value`` flags override them (e.g. ``--epochs=5``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from recbole_hybrid import HYBRID_MODELS
 from recbole_hybrid.config import PROJECT_ROOT, parse_cli
 from recbole_hybrid.runner import run_experiment
 
-DEMO_CONFIG = PROJECT_ROOT / "configs" / "demo-ml-100k.yaml"
+DEMO_CONFIG = PROJECT_ROOT / "configs" / "ml-100k" / "make-demo.yaml"
 MODELS = ("SASRec", *HYBRID_MODELS)
 
 

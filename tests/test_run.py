@@ -80,3 +80,14 @@ def test_malformed_atomic_file_is_refused_before_training(tmp_path, tiny):
         config = build_config("SASRec", "broken", [], {**tiny, "data_path": str(tmp_path)})
     with pytest.raises(AtomicFileError, match=r"broken.inter, line 3: field 'rating' \(float\) holds 'five'"):
         load_data(config)
+
+
+def test_demo_runs_sasrec_and_the_four_hybrids(tmp_path, capsys):
+    from recbole_hybrid import demo
+
+    assert demo.main([f"--results_dir={tmp_path / 'runs'}", f"--checkpoint_dir={tmp_path / 'saved'}",
+                      f"--graph_cache_dir={tmp_path / 'graph'}", "--epochs=1", "--use_gpu=False"]) == 0
+    table = capsys.readouterr().out.split("ml-100k demo")[-1]
+    for model in ("SASRec", "HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous"):
+        assert f"\n{model} " in table
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 5
