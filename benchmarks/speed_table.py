@@ -31,7 +31,7 @@ def table(record: dict) -> str:
             f"{r['samples_per_s']:.0f} | {r['epoch_s']:.1f} | {r['epoch_s'] / stock[r['batch_size']]:.2f} | "
             f"{'' if ops is None else f'{ops:.0f}'} |")
     evals = ", ".join(f"{m} {s:.2f} s" for m, s in record["eval_full_ranking_s"].items())
-    lines += ["", f"Full-ranking validation (RecBole's `Trainer.evaluate`): {evals}."]
+    lines += ["", f"Full-ranking validation (`recbole_hybrid/evaluation.py`, both candidate sets in one pass): {evals}."]
     return "\n".join(lines)
 
 

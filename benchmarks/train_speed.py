@@ -15,7 +15,7 @@ With ``--steps=K`` each timed epoch runs over the same ``K * batch`` training ro
 steps; ``epoch_s`` is then ``ms_per_step`` times the full epoch's step count (``epoch_s_from`` says so). ``--steps=0``
 times full epochs. Rounds interleave the variants and the median is kept, so load that changes during the run hits
 every variant alike. Per step: ms, samples/s, CUDA kernels (torch.profiler; CPU ops on CPU); peak CUDA memory; full-
-ranking validation time through ``evaluate_full`` (RecBole's ``Trainer.evaluate`` today). Writes one JSON file.
+ranking validation time through ``evaluate_full`` (the project's evaluator, as every run uses it). Writes one JSON file.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from recbole.utils import init_seed  # noqa: E402
 
 from recbole_hybrid import HYBRID_MODELS  # noqa: E402
 from recbole_hybrid.compat import bare_argv  # noqa: E402
+from recbole_hybrid.evaluation import SeenItems, evaluate  # noqa: E402
 from recbole_hybrid.config import build_config, resolve_model  # noqa: E402
 from recbole_hybrid.fast_trainer import FastTrainer  # noqa: E402
 from recbole_hybrid.records import device_name, versions, write_json  # noqa: E402
@@ -51,9 +52,10 @@ PRESETS = {
 }
 
 
-def evaluate_full(config, model, valid_data) -> dict:
-    """Full-ranking validation metrics (the one place to point at a faster evaluator)."""
-    return Trainer(config, model).evaluate(valid_data, load_best_model=False, show_progress=False)
+def evaluate_full(config, model, train_dataset, valid_data) -> dict:
+    """Full-ranking validation as runs do it: ``evaluation.evaluate`` (all items and seen items excluded, one pass)."""
+    seen = SeenItems.from_datasets([train_dataset], valid_data._dataset)
+    return evaluate(model, valid_data, seen, config["device"]).metrics
 
 
 def sync(device: torch.device) -> None:
@@ -178,7 +180,7 @@ def run(args: argparse.Namespace) -> dict:
                 entry.update(v.ops_per_step(1 + args.rounds))
             if v.model_name not in eval_s:
                 start = time.perf_counter()
-                evaluate_full(v.config, v.model, valid_data)
+                evaluate_full(v.config, v.model, full_train, valid_data)
                 sync(device)
                 eval_s[v.model_name] = time.perf_counter() - start
             results.append(entry)
