@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Ray's tests stay on loopback: on Linux Ray takes this host's network address as its node address unless this
+# is off (read when Ray is imported, so set here, before any test imports it; subprocesses inherit it).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import recbole_hybrid  # noqa: F401  (numpy 2 aliases before any RecBole Config)
 from recbole_hybrid.compat import bare_argv

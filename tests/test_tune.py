@@ -29,7 +29,7 @@ from recbole_hybrid.tuning import (SearchOptions, TuneSetupError, check_resource
                                    parse_search_cli, prepare, run_search, search_spec)
 
 SEARCH = [sys.executable, str(PROJECT_ROOT / "tune" / "search.py")]
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(PROJECT_ROOT)}
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(PROJECT_ROOT)}  # loopback: see conftest
 SPACE = """\
 learning_rate: {loguniform: [1.0e-3, 1.0e-2]}
 L_short: {randint: [3, 12]}
@@ -266,7 +266,7 @@ def test_search_on_a_ray_head_refuses_gpus_and_runs_on_its_cpus(tmp_path, ray_he
     done = subprocess.run(cli_search(tmp_path, f"--address={ray_head}", "--scheduler=asha"), env=ENV,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    # Connected to the head, not a new local Ray (Ray rewrites 127.0.0.1 to this host's own address).
+    # Connected to the head, not a new local Ray.
     assert "Connecting to existing Ray cluster at address: " in done.stderr
     assert f":{ray_head.split(':')[1]}" in done.stderr
     rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
