@@ -268,24 +268,28 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
 def final_test(opts: SearchOptions, properties: Path, log=print) -> dict[str, Any]:
     """Retrain the tuned configuration with ``opts.final_test`` seeds and report test NDCG/HR/MRR@10 mean and sd.
 
-    Runs through ``run_experiment`` (one run record per seed in ``results_dir``), after and outside the search.
+    Runs through the experiments pipeline (preset ``tuned``: every setting comes from the property file), after and
+    outside the search, into ``<out_dir>/final_test/`` (records, per-user ranks, a(L) curves), so that
+    ``python -m recbole_hybrid.experiments analyze --preset=tuned --runs_dir=...`` analyses it like any comparison.
     """
-    from recbole_hybrid.runner import run_experiment
+    from recbole_hybrid.experiments import run_comparison
+    from recbole_hybrid.records import write_json
 
-    base_seed = opts.overrides.get("seed", 2020)
-    overrides = {k: v for k, v in opts.overrides.items() if k != "seed"}
-    records = [run_experiment(opts.model, opts.dataset, [*opts.config_files, str(properties)],
-                              {**overrides, "seed": base_seed + i}, log=log) for i in range(opts.final_test)]
+    overrides = {**{k: v for k, v in opts.overrides.items() if k != "seed"},
+                 "results_dir": str(Path(opts.out_dir).resolve() / "final_test")}
+    done = run_comparison("tuned", opts.dataset, seeds=opts.final_test, models=[opts.model],
+                          config_files=[*opts.config_files, str(properties)], overrides=overrides, log=log,
+                          progress=False)
+    records = [json.loads((Path(d["results_dir"]) / f"{d['run_id']}.json").read_text()) for d in done]
     summary = {"model": opts.model, "dataset": opts.dataset, "properties": str(properties),
-               "runs": [r["run_id"] for r in records], "seeds": [r["seed"] for r in records]}
+               "runs_dir": done[0]["results_dir"], "runs": [r["run_id"] for r in records],
+               "seeds": [r["seed"] for r in records]}
     for metric in ("ndcg@10", "hit@10", "mrr@10"):
         values = [r["test"][metric] for r in records]
         summary[f"test_{metric}"] = {"mean": statistics.mean(values),
                                      "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
         log(f"test {metric}: {summary[f'test_{metric}']['mean']:.4f} +- {summary[f'test_{metric}']['sd']:.4f} "
             f"over {len(values)} seeds")
-    from recbole_hybrid.records import write_json
-
     summary["file"] = str(write_json(Path(opts.out_dir) / "final_test.json", summary))
     return summary
 

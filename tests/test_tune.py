@@ -185,9 +185,13 @@ def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial
     for key in ("learning_rate", "L_short", "L_long", *FIXED):
         assert config[key] == record["config"][key], key
 
-    # --final_test=1 retrained the property file's configuration with the trial's seed, outside Ray, and tested it:
-    # same validation curve as the trial (up to float summation order: Ray gives the trial 1 thread).
-    final = json.loads((tmp_path / "results_dir" / f"{summary['final_test']['runs'][0]}.json").read_text())
+    # --final_test=1 retrained the property file's configuration with the trial's seed, outside Ray, through the
+    # experiments pipeline, and tested it: same validation curve as the trial (up to float summation order: Ray
+    # gives the trial 1 thread).
+    runs_dir = tmp_path / "out" / "final_test"
+    assert summary["final_test"]["runs"] == ["HybridDiscrete-ml-100k-tuned-seed2020"]
+    final = json.loads((runs_dir / f"{summary['final_test']['runs'][0]}.json").read_text())
+    assert (runs_dir / f"{final['run_id']}.ranks.npz").is_file() and (runs_dir / f"{final['run_id']}.alpha.json").is_file()
     assert final["seed"] == record["seed"] and final["test"]["ndcg@10"] > 0
     assert final["best_valid"]["ndcg@10"] == pytest.approx(best[METRIC], rel=1e-3)
     assert json.loads((tmp_path / "out" / "final_test.json").read_text())["test_ndcg@10"]["mean"] == \
