@@ -40,12 +40,12 @@ class RatingsFormatError(ValueError):
 
 
 def _read_member(path: Path, member: str) -> str | None:
-    """Text of ``member`` (e.g. ``ratings.dat``) from a GroupLens zip or from a plain file beside ``path``."""
+    """Text of ``member`` (e.g. ``movies.dat``) from a GroupLens zip, or from the file of that name beside ``path``."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == member]
             return zf.read(names[0]).decode("iso-8859-1") if names else None
-    candidate = path if path.name == member else path.with_name(member)
+    candidate = path.with_name(member)
     return candidate.read_text(encoding="iso-8859-1") if candidate.is_file() else None
 
 
@@ -90,9 +90,10 @@ def convert_users(text: str) -> list[str]:
 def prepare(ratings: str | Path, out_dir: str | Path = "dataset", name: str = "ml-1m") -> list[Path]:
     """Write ``<out_dir>/<name>/<name>.inter`` (and ``.item``/``.user`` when available); return the paths."""
     ratings = Path(ratings)
-    if not ratings.exists():
+    if not ratings.is_file():
         raise FileNotFoundError(f"{ratings} not found: pass the GroupLens ml-1m.zip or its ratings.dat")
-    text = _read_member(ratings, "ratings.dat")
+    text = _read_member(ratings, "ratings.dat") if zipfile.is_zipfile(ratings) else \
+        ratings.read_text(encoding="iso-8859-1")
     if text is None:
         raise FileNotFoundError(f"no ratings.dat in {ratings}")
     target = Path(out_dir) / name
