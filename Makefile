@@ -1,14 +1,16 @@
 # Set-up and everyday commands. A fresh machine needs only `make demo` (install + demo) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
-# A CPU build of torch; on a GPU machine use `make TORCH=torch` or a venv that already has CUDA torch.
+# A CPU build of torch; on a GPU machine use `make TORCH=torch`, or `make VENV_ARGS=--system-site-packages` to
+# reuse a torch that the system Python already has (torch is installed only when the venv cannot import it).
 TORCH ?= torch==2.13.0
+VENV_ARGS ?=
 BIN := $(VENV)/bin
 
 .PHONY: install demo test clean
 
 $(BIN)/activate:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
