@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import sys
 
-from recbole_hybrid import HYBRID_MODELS
 from recbole_hybrid.config import PROJECT_ROOT, parse_cli
+from recbole_hybrid.experiments import MODELS
 from recbole_hybrid.runner import run_experiment
 
 DEMO_CONFIG = PROJECT_ROOT / "configs" / "ml-100k" / "make-demo.yaml"
-MODELS = ("SASRec", *HYBRID_MODELS)
 
 
 def main(argv: list[str]) -> int:

@@ -30,7 +30,7 @@ from recbole.data.interaction import Interaction
 from torch.nn.utils import clip_grad_norm_
 
 from recbole_hybrid.config import ConfigError
-from recbole_hybrid.finite import NonFiniteLossError
+from recbole_hybrid.finite import check_finite
 
 TRAINERS = ("auto", "fast", "recbole")
 FAST_LEARNERS = ("adam", "adamw")
@@ -190,6 +190,5 @@ class FastTrainer:
     def _check(total: torch.Tensor, epoch: int, first: int, last: int) -> float:
         """The loss sum as a float (one host synchronisation); raise if it is NaN or inf."""
         value = total.item()
-        if value != value or value in (float("inf"), float("-inf")):
-            raise NonFiniteLossError(value, epoch, first, last)
+        check_finite(value, epoch, first, last)
         return value

@@ -16,12 +16,12 @@ class NonFiniteLossError(FloatingPointError):
         self.value, self.epoch, self.step, self.last_step = value, epoch, step, last_step
 
 
-def check_finite(loss: torch.Tensor | float, epoch: int, step: int) -> None:
+def check_finite(loss: torch.Tensor | float, epoch: int, step: int, last_step: int | None = None) -> None:
     """Raise ``NonFiniteLossError`` naming ``epoch`` and ``step`` unless ``loss`` (a scalar) is finite.
 
-    Call it before ``backward()``, so that a bad loss never reaches the weights. Calling it every N steps (a fast
-    path avoiding a device sync per step) still stops training, naming the step where the check ran.
+    Call it before ``backward()``, so that a bad loss never reaches the weights. A fast path that avoids a device
+    sync per step calls it every N steps on the sum of steps ``step..last_step``, and the error names that range.
     """
     value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
     if value != value or value in (float("inf"), float("-inf")):
-        raise NonFiniteLossError(value, epoch, step)
+        raise NonFiniteLossError(value, epoch, step, last_step)

@@ -16,11 +16,10 @@ from recbole.data import create_dataset, data_preparation
 from recbole_hybrid.atomic import check_dataset_files
 from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.evaluation import CUTOFFS, METRICS
 from recbole_hybrid.records import device_name, plain, plain_config, save_ranks, versions, write_json
 from recbole_hybrid.trainer import fit_and_test
 
-METRICS = ("ndcg", "hit", "mrr")
-CUTOFFS = (5, 10, 20)
 INVOCATION = "invocation.json"  # in each run folder: what resume_run needs to rebuild the run
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
