@@ -73,3 +73,10 @@ def test_impossible_settings_are_refused(model, overrides, message):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml"):
         build_config("SASRec", "ml-100k", [str(tmp_path / "nope.yaml")], {})
+
+
+def test_unknown_experiment_preset_is_named():
+    from recbole_hybrid.experiments import run_comparison
+
+    with pytest.raises(ConfigError, match=r"unknown preset 'fast': choose one of pipeline, quick, paper, tuned"):
+        run_comparison("fast", "ml-100k")

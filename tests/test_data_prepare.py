@@ -67,3 +67,10 @@ def test_bad_inputs_are_named(tmp_path, capsys):
     empty.write_text("\n")
     with pytest.raises(RatingsFormatError, match="no ratings found"):
         prepare(empty, tmp_path / "out")
+
+
+def test_zip_without_ratings_is_named(tmp_path):
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as zf:
+        zf.writestr("ml-1m/movies.dat", MOVIES)
+    with pytest.raises(FileNotFoundError, match=r"no ratings.dat in .*other.zip"):
+        prepare(tmp_path / "other.zip", tmp_path / "out")
