@@ -11,6 +11,9 @@ from recbole.config import Config
 
 from recbole_hybrid import HYBRID_MODELS, HybridSASRec
 from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.errors import ConfigError
+from recbole_hybrid.fast_trainer import check_trainer_config
+from recbole_hybrid.sequence_trainer import check_sequence_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROPERTIES_DIR = PROJECT_ROOT / "properties"
@@ -31,10 +34,6 @@ SHORT_FLAGS = {
 
 #: Folders that a run writes to; made absolute at parse time because Ray trials run in other directories.
 PATH_KEYS = ("data_path", "checkpoint_dir", "results_dir", "graph_cache_dir")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message names the key and the problem."""
 
 
 def builtin_sequential_models() -> dict[str, type]:
@@ -182,9 +181,8 @@ def check_config(config: Config, model_cls: type) -> None:
                 or not set(clip) <= {"max_norm", "norm_type", "error_if_nonfinite", "foreach"}:
             raise ConfigError(f"clip_grad_norm={clip!r} must be empty or a dict such as {{'max_norm': 5.0}} "
                               f"(max_norm a finite number > 0; torch's clip_grad_norm_ arguments only)")
-    from recbole_hybrid.fast_trainer import check_trainer_config  # imports ConfigError from here
-
     check_trainer_config(config)
+    check_sequence_config(config, model_cls)
     if issubclass(model_cls, HybridSASRec):
         try:
             model_cls.build_alpha_policy(config)  # checks the policy's keys: alphas, bins against the cap

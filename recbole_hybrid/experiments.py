@@ -5,8 +5,11 @@
     python -m recbole_hybrid.experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=results/runs]
                                                 [--out_dir=results] [--save_csv]
 
-PRESET is ``pipeline`` (2 epochs: does the pipeline run?), ``quick`` (50 epochs, patience 10) or ``paper``
-(200 epochs, patience 20, batch 256, lr 1e-3); any ``--key=value`` (run.py's flags) overrides it. Seeds are
+PRESET is ``pipeline`` (2 epochs: does the pipeline run?), ``quick`` (50 epochs, patience 10), ``paper``
+(200 epochs, patience 20, batch 256, lr 1e-3), or ``tuned`` and ``literature``, whose settings all come from
+``--config_files`` (``literature``: configs/ml-1m/2026-11-27-literature.yaml); any ``--key=value`` (run.py's flags)
+overrides it. ``--models`` also takes control labels (``CONTROLS``): ``HybridDiscrete-nograph`` is HybridDiscrete
+with ``gnn_layers: 0``; its record's ``label`` tells it apart. Seeds are
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
 in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
 command resumes an interrupted comparison where it stopped. Each hybrid run also saves
@@ -41,6 +44,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"epochs": 50, "stopping_step": 10},
     "paper": {"epochs": 200, "stopping_step": 20, "train_batch_size": 256, "learning_rate": 1e-3},
     "tuned": {},  # the budget and settings come from --config_files (e.g. properties/tuned/<Model>-<dataset>.yaml)
+    "literature": {},  # everything from --config_files=configs/ml-1m/2026-11-27-literature.yaml
+}
+
+#: Control runs: a label, the model it trains and the settings that make it a control.
+CONTROLS: dict[str, tuple[str, dict[str, Any]]] = {
+    # same parameters as HybridDiscrete, no graph propagation: G is a second ID table
+    "HybridDiscrete-nograph": ("HybridDiscrete", {"gnn_layers": 0}),
 }
 
 FIRST_SEED = 2020
@@ -87,28 +97,30 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    for model in models:
-        resolve_model(model)  # fail on a typo before hours of training
+    for label in models:
+        resolve_model(CONTROLS.get(label, (label,))[0])  # fail on a typo before hours of training
     settings = {**PRESETS[preset], **(overrides or {})}
-    plan = [(seed, model) for seed in seed_list(seeds) for model in models]
+    plan = [(seed, label) for seed in seed_list(seeds) for label in models]
     done = []
     emit = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else log
     bar = tqdm(plan, desc=f"{preset} on {dataset}", unit="run", disable=not progress, file=sys.stderr)
-    for seed, model in bar:
-        config = build_config(model, dataset, config_files, {**settings, "seed": seed})
-        rid = run_id(model, dataset, preset, seed, config["filter_seen"])
+    for seed, label in bar:
+        model, control = CONTROLS.get(label, (label, {}))
+        run_settings = {**settings, **control, "seed": seed}
+        config = build_config(model, dataset, config_files, run_settings)
+        rid = run_id(label, dataset, preset, seed, config["filter_seen"])
         bar.set_postfix_str(rid)
         results_dir = Path(config["results_dir"])
         resume = (Path(config["checkpoint_dir"]) / rid / "last.pth").is_file()
         status = "skipped" if is_done(results_dir, rid) else "resumed" if resume else "ran"
         if status != "skipped":
-            record = run_experiment(model, dataset, config_files, {**settings, "seed": seed}, run_id=rid,
-                                    log=emit, resume=resume)
+            record = run_experiment(model, dataset, config_files, run_settings, run_id=rid, log=emit,
+                                    resume=resume, label=label)
             if model in HYBRID_MODELS:
                 save_alpha_curve(record, results_dir / f"{rid}.alpha.json")
         else:
             log(f"{rid}: record exists in {results_dir}, skipped")
-        done.append({"run_id": rid, "model": model, "seed": seed, "status": status, "results_dir": str(results_dir)})
+        done.append({"run_id": rid, "model": label, "seed": seed, "status": status, "results_dir": str(results_dir)})
     return done
 
 

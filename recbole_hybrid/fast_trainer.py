@@ -23,13 +23,14 @@ uniform over ``1 .. n_items - 1`` other than the positive (other random numbers,
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Callable, Iterator
 
 import torch
 from recbole.data.interaction import Interaction
 from torch.nn.utils import clip_grad_norm_
 
-from recbole_hybrid.config import ConfigError
+from recbole_hybrid.errors import ConfigError
 from recbole_hybrid.finite import check_finite
 
 TRAINERS = ("auto", "fast", "recbole")
@@ -99,13 +100,81 @@ def build_optimizer(config, model: torch.nn.Module) -> torch.optim.Optimizer:
     return optim_cls(model.parameters(), **kwargs)
 
 
-class FastTrainer:
-    """Train a RecBole sequential model epoch by epoch on device-resident training rows.
+class DeviceTrainer:
+    """The training loop shared by the device-side trainers: optimiser, autocast, clipping, loss checks.
+
+    A subclass says what a step's batch is (``steps``) and how many there are (``__len__``). ``train_epoch`` runs
+    them with anomaly detection off, sums the loss on the device and checks it for NaN/inf every
+    ``fast_check_every`` steps and at the end; it returns the mean step loss (one host synchronisation per check).
 
     Args:
-        config: RecBole ``Config``; reads ``seed``, ``device``, ``train_batch_size``, ``learner``,
-            ``learning_rate``, ``weight_decay``, ``clip_grad_norm``, ``train_neg_sample_args``,
-            ``fast_check_every``, ``fast_bf16``, ``fast_compile``.
+        config: RecBole ``Config``; reads ``seed``, ``device``, ``learner``, ``learning_rate``, ``weight_decay``,
+            ``clip_grad_norm``, ``fast_check_every``, ``fast_bf16``.
+        model: the model, already on ``config["device"]``.
+    """
+
+    def __init__(self, config, model: torch.nn.Module) -> None:
+        self.model = model
+        self.device = torch.device(config["device"])
+        self.check_every = config["fast_check_every"] or 50
+        self.clip_grad_norm = config["clip_grad_norm"]
+        self.bf16 = bool(config["fast_bf16"]) and self.device.type == "cuda"
+        self.optimizer = build_optimizer(config, model)
+        # RecBole's DataLoader seeds its own generator with config["seed"] when it is built.
+        self.order_generator = torch.Generator().manual_seed(config["seed"])
+        self.sample_generator = torch.Generator(device=self.device).manual_seed(config["seed"])
+
+    def generators(self) -> dict[str, torch.Generator]:
+        """The random streams of training (batch order, negatives), by name: resume saves and restores them."""
+        return {"order": self.order_generator, "negatives": self.sample_generator}
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def steps(self, epoch: int) -> Iterator[Callable[[], torch.Tensor]]:
+        """One callable per step of ``epoch``, in order; each returns that batch's loss (a scalar tensor)."""
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training data; returns the mean of the batch losses (a float).
+
+        Raises:
+            NonFiniteLossError: the loss became NaN or inf (checked every ``fast_check_every`` steps and at the end).
+        """
+        self.model.train()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        checked_to, n_steps = 0, 0
+        with torch.autograd.set_detect_anomaly(False):
+            for step, batch_loss in enumerate(self.steps(epoch)):
+                self.optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    losses = batch_loss()
+                loss = sum(losses) if isinstance(losses, tuple) else losses
+                loss.backward()
+                if self.clip_grad_norm:
+                    clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
+                self.optimizer.step()
+                total += loss.detach()
+                n_steps = step + 1
+                if n_steps % self.check_every == 0:
+                    self._check(total, epoch, checked_to, step)
+                    checked_to = n_steps
+        return self._check(total, epoch, checked_to, n_steps - 1) / max(n_steps, 1)
+
+    @staticmethod
+    def _check(total: torch.Tensor, epoch: int, first: int, last: int) -> float:
+        """The loss sum as a float (one host synchronisation); raise if it is NaN or inf."""
+        value = total.item()
+        check_finite(value, epoch, first, last)
+        return value
+
+
+class FastTrainer(DeviceTrainer):
+    """Train a RecBole sequential model epoch by epoch on device-resident prefix rows (RecBole's training rows).
+
+    Args:
+        config: RecBole ``Config``; reads what ``DeviceTrainer`` reads, ``train_batch_size``,
+            ``train_neg_sample_args`` and ``fast_compile``.
         model: a ``SequentialRecommender`` already on ``config["device"]``.
         train_data: RecBole's training ``DataLoader``; only its dataset (the rows) is used.
     """
@@ -114,13 +183,8 @@ class FastTrainer:
         problem = fast_trainer_problem(config)
         if problem:
             raise ConfigError(f"trainer=fast cannot train this config: {problem}; use --trainer=recbole")
-        self.model = model
-        self.device = torch.device(config["device"])
+        super().__init__(config, model)
         self.batch_size = config["train_batch_size"]
-        self.check_every = config["fast_check_every"] or 50
-        self.clip_grad_norm = config["clip_grad_norm"]
-        self.bf16 = bool(config["fast_bf16"]) and self.device.type == "cuda"
-        self.optimizer = build_optimizer(config, model)
         self.loss_fn = torch.compile(model.calculate_loss) if config["fast_compile"] else model.calculate_loss
 
         inter = train_data.dataset.inter_feat
@@ -132,13 +196,6 @@ class FastTrainer:
         self.n_rows = len(inter)
         self.negatives = config["train_neg_sample_args"]["distribution"] != "none"
         self.n_items = model.n_items
-        # RecBole's DataLoader seeds its own generator with config["seed"] when it is built.
-        self.order_generator = torch.Generator().manual_seed(config["seed"])
-        self.sample_generator = torch.Generator(device=self.device).manual_seed(config["seed"])
-
-    def generators(self) -> dict[str, torch.Generator]:
-        """The random streams of training (batch order, negatives), by name: resume saves and restores them."""
-        return {"order": self.order_generator, "negatives": self.sample_generator}
 
     def __len__(self) -> int:
         """Steps per epoch: ``ceil(rows / batch)``, as RecBole's ``len(train_data)``."""
@@ -153,42 +210,16 @@ class FastTrainer:
             batch.interaction[self.model.NEG_ITEM_ID] = draw + (draw >= pos)  # uniform over 1..n_items-1 minus pos
         return batch
 
-    def train_epoch(self, epoch: int) -> float:
-        """One pass over the training rows in RecBole's order; returns the sum of the batch losses (a float).
-
-        Raises:
-            NonFiniteLossError: the loss became NaN or inf (checked every ``fast_check_every`` steps and at the end).
-            ConfigError: the model reads a training field that the fast trainer does not carry.
-        """
-        self.model.train()
+    def steps(self, epoch: int) -> Iterator[Callable[[], torch.Tensor]]:
+        """The batches of RecBole's order for ``epoch``; each step calls the model's own ``calculate_loss``."""
         order = recbole_epoch_order(self.order_generator, self.n_rows).to(self.device, non_blocking=True)
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        checked_to = 0
-        with torch.autograd.set_detect_anomaly(False):
-            for step, start in enumerate(range(0, self.n_rows, self.batch_size)):
-                batch = self.batch(order[start:start + self.batch_size])
-                self.optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                    try:
-                        losses = self.loss_fn(batch)
-                    except KeyError as err:
-                        raise ConfigError(
-                            f"{type(self.model).__name__} reads training field {err}, which the fast trainer does "
-                            f"not carry (it carries {self.fields}): use --trainer=recbole") from None
-                loss = sum(losses) if isinstance(losses, tuple) else losses
-                loss.backward()
-                if self.clip_grad_norm:
-                    clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
-                self.optimizer.step()
-                total += loss.detach()
-                if (step + 1) % self.check_every == 0:
-                    self._check(total, epoch, checked_to, step)
-                    checked_to = step + 1
-        return self._check(total, epoch, checked_to, len(self) - 1)
+        for start in range(0, self.n_rows, self.batch_size):
+            yield partial(self._loss, order[start:start + self.batch_size])
 
-    @staticmethod
-    def _check(total: torch.Tensor, epoch: int, first: int, last: int) -> float:
-        """The loss sum as a float (one host synchronisation); raise if it is NaN or inf."""
-        value = total.item()
-        check_finite(value, epoch, first, last)
-        return value
+    def _loss(self, rows: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.loss_fn(self.batch(rows))
+        except KeyError as err:
+            raise ConfigError(
+                f"{type(self.model).__name__} reads training field {err}, which the fast trainer does "
+                f"not carry (it carries {self.fields}): use --trainer=recbole") from None

@@ -43,6 +43,12 @@ class LengthAdaptiveFusion(nn.Module):
             total = total + layer
         return self.graph_projection(total / (self.gnn_layers + 1))
 
+    def fuse(self, item_seq: torch.Tensor, alpha: torch.Tensor, id_table: torch.Tensor,
+             graph: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, H] = a E[i] + (1 - a) G[i]`` for item ids ``item_seq [B, T]`` and one weight ``alpha [B]`` per row."""
+        a = alpha.view(-1, 1, 1)
+        return a * id_table[item_seq] + (1 - a) * graph[item_seq]
+
     def forward(
         self, item_seq: torch.Tensor, item_seq_len: torch.Tensor, id_table: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -58,6 +64,4 @@ class LengthAdaptiveFusion(nn.Module):
         """
         graph = self.graph_table()
         alpha = self.alpha_policy(item_seq_len)
-        a = alpha.view(-1, 1, 1)
-        x = a * id_table[item_seq] + (1 - a) * graph[item_seq]
-        return x, alpha, graph
+        return self.fuse(item_seq, alpha, id_table, graph), alpha, graph

@@ -88,30 +88,47 @@ class HybridSASRec(SequentialRecommender):
         if isinstance(module, nn.Linear) and module.bias is not None:
             module.bias.data.zero_()
 
-    def encode(
-        self, item_seq: torch.Tensor, item_seq_len: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the fused inputs through the causal Transformer.
+    def hidden_states(self, item_seq: torch.Tensor, alpha: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+        """The causal Transformer's output at every position.
 
         Args:
             item_seq: ``[B, T]`` item ids, right-padded with 0.
-            item_seq_len: ``[B]`` number of real items (RecBole's capped ``item_length``).
+            alpha: ``[B]`` weight ``a`` of the ID table, one per row (every input position of a row uses it).
+            graph: ``[n_items, H]`` graph table ``G`` (``self.fusion.graph_table()``, computed once per batch).
 
         Returns:
-            ``seq_output [B, H]`` at position ``item_seq_len - 1``, ``alpha [B]``, graph table ``G [n_items, H]``.
+            ``[B, T, H]``; position ``t`` depends only on items ``0..t`` (causal mask).
         """
         position_ids = torch.arange(item_seq.size(1), dtype=torch.long, device=item_seq.device)
         position_ids = position_ids.unsqueeze(0).expand_as(item_seq)
         position_embedding = self.position_embedding(position_ids)
 
-        item_emb, alpha, graph = self.fusion(item_seq, item_seq_len, self.item_embedding.weight)
+        item_emb = self.fusion.fuse(item_seq, alpha, self.item_embedding.weight, graph)
         input_emb = item_emb + position_embedding
         input_emb = self.LayerNorm(input_emb)
         input_emb = self.dropout(input_emb)
 
         extended_attention_mask = self.get_attention_mask(item_seq)
         trm_output = self.trm_encoder(input_emb, extended_attention_mask, output_all_encoded_layers=True)
-        output = self.gather_indexes(trm_output[-1], item_seq_len - 1)
+        return trm_output[-1]
+
+    def encode(
+        self, item_seq: torch.Tensor, item_seq_len: torch.Tensor, alpha_length: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the fused inputs through the causal Transformer.
+
+        Args:
+            item_seq: ``[B, T]`` item ids, right-padded with 0.
+            item_seq_len: ``[B]`` number of real items (RecBole's capped ``item_length``).
+            alpha_length: ``[B]`` the length ``L`` that sets ``a(L)``; ``item_seq_len`` when None. A row cut from a
+                later window of a long history has fewer items than its true (capped) history length.
+
+        Returns:
+            ``seq_output [B, H]`` at position ``item_seq_len - 1``, ``alpha [B]``, graph table ``G [n_items, H]``.
+        """
+        graph = self.fusion.graph_table()
+        alpha = self.fusion.alpha_policy(item_seq_len if alpha_length is None else alpha_length)
+        output = self.gather_indexes(self.hidden_states(item_seq, alpha, graph), item_seq_len - 1)
         return output, alpha, graph
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:

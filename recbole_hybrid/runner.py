@@ -54,10 +54,12 @@ def load_data(config):
 
 def run_experiment(model: str | type, dataset: str, config_files: list[str] | None = None,
                    overrides: dict[str, Any] | None = None, run_id: str | None = None,
-                   log=print, on_epoch=None, resume: bool = False, test: bool = True) -> dict[str, Any]:
+                   log=print, on_epoch=None, resume: bool = False, test: bool = True,
+                   label: str | None = None) -> dict[str, Any]:
     """Train, select on validation, test once, write ``<results_dir>/<run_id>.json``; return the record.
 
-    ``test=False`` never evaluates the test split (its record holds ``"test": None``): hyper-parameter search trials
+    ``label`` names the run in the analysis (default: the model's name; a control such as
+    ``HybridDiscrete-nograph`` differs from its model by a setting). ``test=False`` never evaluates the test split (its record holds ``"test": None``): hyper-parameter search trials
     select on validation only.
 
     Checkpoints go to the run folder ``<checkpoint_dir>/<run_id>/``; with ``resume`` (and the same ``run_id``)
@@ -88,6 +90,7 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     record = {
         "run_id": run_id,
         "model": config["model"],
+        "label": label or config["model"],
         "dataset": config["dataset"],
         "seed": config["seed"],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,8 +1,9 @@
 """The train / validate / test loop of one run.
 
 RecBole's ``Trainer.fit`` saves whole pickled configs and reloads them with ``torch.load`` (broken on torch >= 2.6)
-and keeps no per-epoch history. Here each epoch is trained by ``FastTrainer`` (RecBole's batches, on the device) or
-by RecBole's own ``Trainer._train_epoch`` (``trainer: recbole``); every metric comes from ``evaluation.evaluate``
+and keeps no per-epoch history. Here each epoch is trained by one ``EpochTrainer``: ``SequenceTrainer`` (``train_mode:
+sequence``: user windows, a loss at every position), ``FastTrainer`` (RecBole's prefix rows and batches, on the
+device) or RecBole's own ``Trainer._train_epoch`` (``trainer: recbole``); every metric comes from ``evaluation.evaluate``
 (full ranking, equal to RecBole's evaluator without ties, plus per-user ranks and the ``filter_seen`` variant from
 the same scores); the loop around them does early stopping on validation NDCG@10, state-dict checkpoints, resume
 and the record.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -24,8 +26,45 @@ from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
 from recbole_hybrid.finite import check_finite
 from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
+from recbole_hybrid.sequence_trainer import SequenceTrainer
 
 VALID_METRIC = "ndcg@10"
+
+
+class EpochTrainer(Protocol):
+    """What the loop needs from whoever trains an epoch: RecBole's trainer, ``FastTrainer`` or ``SequenceTrainer``."""
+
+    optimizer: torch.optim.Optimizer
+
+    def generators(self) -> dict[str, torch.Generator]:
+        """The random streams it draws from besides the global ones, by name (saved in ``last.pth``)."""
+
+    def train_epoch(self, epoch: int) -> float:
+        """Train one epoch; return the mean step loss."""
+
+
+def build_epoch_trainer(config, model, train_data) -> tuple[str, EpochTrainer]:
+    """``(name, trainer)``: ``"sequence"`` for ``train_mode: sequence``, else ``"fast"`` or ``"recbole"``."""
+    if config["train_mode"] == "sequence":
+        return "sequence", SequenceTrainer(config, model, train_data)
+    which = resolve_trainer(config)
+    if which == "fast":
+        return which, FastTrainer(config, model, train_data)
+    return which, RecBoleEpochs(config, model, train_data)
+
+
+@dataclass
+class LoopState:
+    """The training loop's progress after a finished epoch; saved in ``last.pth`` with the model and RNGs."""
+
+    epoch: int = -1
+    best_score: float = -np.inf
+    best_epoch: int | None = None
+    best_valid: dict[str, float] | None = None
+    stale: int = 0  # validations since the last improvement
+    stopped: bool = False  # early stopping ended the run: a resume trains no further
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    train_time_s: float = 0.0
 
 
 def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str | Path,
@@ -36,15 +75,15 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     ``test_data=None`` skips the test (``"test": None``), as hyper-parameter search does.
 
     ``run_dir`` receives ``best.pth`` (the best model so far) and ``last.pth`` (the whole training state at the end
-    of the last finished epoch: model, optimizer, early-stopping state, history and every RNG). With ``resume`` the
-    loop restarts from ``last.pth``: a run killed mid-epoch repeats that epoch from the same state and ends with the
-    same numbers as an uninterrupted one.
+    of the last finished epoch: model, optimizer, ``LoopState`` and every RNG). With ``resume`` the loop restarts
+    from ``last.pth``: a run killed mid-epoch repeats that epoch from the same state and ends with the same numbers
+    as an uninterrupted one; a run that had stopped early trains no further.
 
     ``on_epoch`` receives each epoch's entry (``epoch``, ``train_loss``, ``train_time_s`` and, when validated,
     ``valid``, ``valid_filter_seen``) right after it ends: Ray Tune reports from there. Selection uses the
     validation NDCG@10 over all items, or without each user's seen items when ``config["filter_seen"]``.
 
-    ``config["trainer"]`` picks who trains each epoch: RecBole's ``Trainer._train_epoch`` or ``FastTrainer``.
+    Who trains each epoch follows ``train_mode`` and ``trainer`` (``build_epoch_trainer``).
 
     Returns:
         ``{"trainer", "epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
@@ -53,73 +92,77 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     """
     run_dir = Path(run_dir)
     best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
-    which = resolve_trainer(config)
-    if which == "fast":
-        fast, recbole = FastTrainer(config, model, train_data), None
-        optimizer, generators = fast.optimizer, fast.generators()
-    else:
-        fast, recbole = None, CheckedTrainer(config, model)
-        optimizer, generators = recbole.optimizer, {"loader": train_data.generator}
+    which, trainer = build_epoch_trainer(config, model, train_data)
     seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
     seen_test = None if test_data is None else SeenItems.from_datasets(
         [train_data.dataset, valid_data._dataset], test_data._dataset)
     selected = "metrics_filter_seen" if config["filter_seen"] else "metrics"
-    state: dict[str, Any] = {"epoch": -1, "best_score": -np.inf, "best_epoch": None, "best_valid": None,
-                             "stale": 0, "epochs": [], "train_time_s": 0.0}
+    state = LoopState()
     if resume:
-        state = restore_training_state(last_path, model, optimizer, generators, config["device"])
-        log(f"resumed from {last_path} after epoch {state['epoch']}")
-    epochs_log = state["epochs"]
-    best_score, best_epoch, best_valid, stale = state["best_score"], state["best_epoch"], state["best_valid"], \
-        state["stale"]
-    train_time = state["train_time_s"]
-    for epoch in range(state["epoch"] + 1, config["epochs"]):
+        state = restore_training_state(last_path, model, trainer.optimizer, trainer.generators(), config["device"])
+        log(f"resumed from {last_path} after epoch {state.epoch}" + (" (it had stopped early)" if state.stopped
+                                                                      else ""))
+    for epoch in range(state.epoch + 1, config["epochs"]):
+        if state.stopped:
+            break
         start = time.perf_counter()
-        if fast is not None:
-            total = fast.train_epoch(epoch)
-        else:
-            total = recbole._train_epoch(train_data, epoch, show_progress=config["show_progress"])
+        loss = trainer.train_epoch(epoch)
         seconds = time.perf_counter() - start
-        train_time += seconds
-        loss = (sum(total) if isinstance(total, tuple) else total) / max(len(train_data), 1)
+        state.train_time_s += seconds
         entry: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "train_time_s": seconds}
+        if which == "sequence":
+            entry["passes"] = trainer.passes
         line = f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s"
-        stop = False
         if (epoch + 1) % config["eval_step"] == 0 or epoch + 1 == config["epochs"]:
             start = time.perf_counter()
             evaluation = evaluate(model, valid_data, seen_valid, config["device"])
             valid = getattr(evaluation, selected)
             entry.update(valid=evaluation.metrics, valid_filter_seen=evaluation.metrics_filter_seen,
                          valid_time_s=time.perf_counter() - start)
-            best_score, stale, stop, improved = early_stopping(
-                valid[VALID_METRIC], best_score, stale, max_step=config["stopping_step"], bigger=True)
+            state.best_score, state.stale, state.stopped, improved = early_stopping(
+                valid[VALID_METRIC], state.best_score, state.stale, max_step=config["stopping_step"], bigger=True)
             if improved:
-                best_epoch, best_valid = epoch, valid
+                state.best_epoch, state.best_valid = epoch, valid
                 save_checkpoint(best_path, model, config, epoch=epoch, valid=valid)
             line += (f"  valid {VALID_METRIC}{' (filter_seen)' if config['filter_seen'] else ''} "
                      f"{valid[VALID_METRIC]:.4f}" + ("  *" if improved else ""))
-        epochs_log.append(entry)
-        save_training_state(last_path, model, optimizer, generators, config, epoch=epoch,
-                            best_score=best_score, best_epoch=best_epoch, best_valid=best_valid, stale=stale,
-                            epochs=epochs_log, train_time_s=train_time)
+        state.epoch = epoch
+        state.epochs.append(entry)
+        save_training_state(last_path, model, trainer.optimizer, trainer.generators(), config, state)
         log(line)
         if on_epoch is not None:
             on_epoch(entry)
-        if stop:
-            log(f"early stop: no better validation {VALID_METRIC} for {stale} evaluations")
-            break
-    if best_epoch is None:  # validation never improved on -inf (NaN metrics): keep the last model
-        best_epoch = epochs_log[-1]["epoch"]
-        save_checkpoint(best_path, model, config, epoch=best_epoch, valid=best_valid)
+        if state.stopped:
+            log(f"early stop: no better validation {VALID_METRIC} for {state.stale} evaluations")
+    if state.best_epoch is None:  # validation never improved on -inf (NaN metrics): keep the last model
+        state.best_epoch = state.epochs[-1]["epoch"]
+        save_checkpoint(best_path, model, config, epoch=state.best_epoch, valid=state.best_valid)
     model.load_state_dict(load_checkpoint(best_path, map_location=config["device"])["state_dict"])
     # the best epoch's validation again, for its per-user ranks (a resumed run holds only its metrics)
     valid = evaluate(model, valid_data, seen_valid, config["device"])
     test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"])
-    return {"trainer": which, "epochs": epochs_log, "best_epoch": best_epoch,
+    return {"trainer": which, "epochs": state.epochs, "best_epoch": state.best_epoch,
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,
             "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
-            "train_time_s": train_time, "evaluations": {"valid": valid, "test": test}}
+            "train_time_s": state.train_time_s, "evaluations": {"valid": valid, "test": test}}
+
+
+class RecBoleEpochs:
+    """RecBole's own ``Trainer._train_epoch`` (with ``CheckedTrainer``'s loss check) behind ``EpochTrainer``."""
+
+    def __init__(self, config, model, train_data) -> None:
+        self.trainer = CheckedTrainer(config, model)
+        self.optimizer = self.trainer.optimizer
+        self.train_data = train_data
+        self.show_progress = config["show_progress"]
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {"loader": self.train_data.generator}
+
+    def train_epoch(self, epoch: int) -> float:
+        total = self.trainer._train_epoch(self.train_data, epoch, show_progress=self.show_progress)
+        return (sum(total) if isinstance(total, tuple) else total) / max(len(self.train_data), 1)
 
 
 class CheckedTrainer(Trainer):
@@ -158,19 +201,21 @@ def _set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]
 
 
 def save_training_state(path: Path, model, optimizer, generators: dict[str, torch.Generator], config,
-                        **progress: Any) -> None:
+                        state: LoopState) -> None:
     """``last.pth``: model, optimizer, RNG states and the loop's progress after a finished epoch."""
-    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), rng=_rng_state(generators), **progress)
+    save_checkpoint(path, model, config, optimizer=optimizer.state_dict(), rng=_rng_state(generators),
+                    **asdict(state))
 
 
 def restore_training_state(path: Path, model, optimizer, generators: dict[str, torch.Generator],
-                           device) -> dict[str, Any]:
+                           device) -> LoopState:
     """Load ``last.pth`` into ``model``, ``optimizer`` and the RNGs; return the loop's progress."""
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: {path} does not exist (no epoch of this run finished)")
-    state = load_checkpoint(path, map_location=device)
-    model.load_state_dict(state.pop("state_dict"))
-    optimizer.load_state_dict(state.pop("optimizer"))
-    _set_rng_state(state.pop("rng"), generators)
-    state["best_score"] = float(state["best_score"])
+    saved = load_checkpoint(path, map_location=device)
+    model.load_state_dict(saved.pop("state_dict"))
+    optimizer.load_state_dict(saved.pop("optimizer"))
+    _set_rng_state(saved.pop("rng"), generators)
+    state = LoopState(**{f.name: saved[f.name] for f in fields(LoopState) if f.name in saved})
+    state.best_score = float(state.best_score)
     return state

@@ -1,0 +1,142 @@
+"""Sequence-level training (``train_mode: sequence``): one row per user window, a loss at every position.
+
+RecBole's prefix rows run the whole Transformer once per (user, target) to use one output; SASRec's own scheme feeds
+each window once and uses every position (the causal mask gives position ``t`` exactly its prefix). The windows come
+from RecBole's training split (``sequence_data``), each position's output from ``sequence_forward`` (exact in ``a(L)``
+for the hybrids). Per step: a batch of ``train_batch_size`` windows of similar length (``sequence_batching: length``) or
+of a random slice (``random``), drawn from a seeded generator and cut to its longest window; the loss is CE over all items at every real position, averaged over the batch's positions
+(``linear_ce``: chunked, without materialising the logits, when the scores are one product with the ID table), or BPR with one
+uniform negative per position (drawn on the device as ``FastTrainer`` draws them).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from recbole.model.loss import BPRLoss
+
+from recbole_hybrid.errors import ConfigError
+from recbole_hybrid.fast_trainer import FAST_LEARNERS, DeviceTrainer
+from recbole_hybrid.linear_ce import linear_cross_entropy
+from recbole_hybrid.sequence_data import SEQUENCE_WINDOWS, build_windows
+from recbole_hybrid.sequence_forward import PositionOutputs, SequencePositions, supports_sequence_mode
+
+TRAIN_MODES = ("prefix", "sequence")
+SEQUENCE_BATCHING = ("length", "random")
+BUCKET_BATCHES = 32  # batches per length-sorted chunk
+
+
+def check_sequence_config(config, model_cls: type) -> None:
+    """Refuse an unknown ``train_mode`` / ``sequence_windows`` or a sequence mode this config cannot have."""
+    mode = config["train_mode"]
+    if mode not in TRAIN_MODES:
+        raise ConfigError(f"train_mode={mode!r} must be one of {', '.join(TRAIN_MODES)}")
+    if config["sequence_windows"] not in SEQUENCE_WINDOWS:
+        raise ConfigError(
+            f"sequence_windows={config['sequence_windows']!r} must be one of {', '.join(SEQUENCE_WINDOWS)}")
+    if config["sequence_batching"] not in SEQUENCE_BATCHING:
+        raise ConfigError(
+            f"sequence_batching={config['sequence_batching']!r} must be one of {', '.join(SEQUENCE_BATCHING)}")
+    tolerance = config["sequence_alpha_tolerance"]
+    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                                  or not 0 <= tolerance <= 1):
+        raise ConfigError(f"sequence_alpha_tolerance={tolerance!r} must be a number in [0, 1]")
+    if mode != "sequence":
+        return
+    if not supports_sequence_mode(model_cls):
+        raise ConfigError(f"train_mode=sequence: {model_cls.__name__} has no sequence mode (SASRec and the hybrids "
+                          f"have); use train_mode=prefix")
+    if config["trainer"] == "recbole":
+        raise ConfigError("train_mode=sequence: trainer=recbole trains prefix rows only; use trainer=auto")
+    if config["transform"] is not None:
+        raise ConfigError(f"train_mode=sequence: transform={config['transform']!r} applies to prefix rows; "
+                          f"remove it or use train_mode=prefix")
+    if config["learner"].lower() not in FAST_LEARNERS:
+        raise ConfigError(f"train_mode=sequence: learner={config['learner']!r} must be one of "
+                          f"{', '.join(FAST_LEARNERS)}")
+    if config["loss_type"] not in ("CE", "BPR"):
+        raise ConfigError(f"train_mode=sequence: loss_type={config['loss_type']!r} must be CE or BPR")
+    if config["fast_bf16"] and config["enable_amp"]:
+        raise ConfigError("fast_bf16 and enable_amp are both set: choose one autocast")
+
+
+class SequenceTrainer(DeviceTrainer):
+    """Train SASRec or a hybrid on user windows (module docstring).
+
+    Args:
+        config: RecBole ``Config``; reads what ``DeviceTrainer`` reads, ``train_batch_size`` (windows per step),
+            ``sequence_windows``, ``sequence_batching``, ``sequence_alpha_tolerance``, ``loss_type``.
+        model: RecBole's ``SASRec`` or a hybrid, already on ``config["device"]``.
+        train_data: RecBole's training ``DataLoader``; its dataset's prefix rows are regrouped into windows.
+    """
+
+    def __init__(self, config, model: torch.nn.Module, train_data) -> None:
+        super().__init__(config, model)
+        self.batch_size = config["train_batch_size"]
+        windows = build_windows(train_data.dataset, config["sequence_windows"])
+        self.window_length = (windows.targets > 0).sum(1)  # [W] on the CPU, for length batching
+        self.windows = windows.to(self.device)
+        self.batching = config["sequence_batching"]
+        self.positions = SequencePositions(model, config["sequence_alpha_tolerance"] or 0.0)
+        self.bpr = BPRLoss() if config["loss_type"] == "BPR" else None
+        self.n_items = model.n_items
+        self.passes = 0  # Transformer passes in the last epoch (more than its steps when a(L) needs groups)
+
+    def __len__(self) -> int:
+        """Steps per epoch: ``ceil(windows / batch)``."""
+        return -(-len(self.windows) // self.batch_size)
+
+    def epoch_batches(self) -> list[torch.Tensor]:
+        """The window indices of each step of one epoch (``[B]`` long each, on the CPU), from the order generator.
+
+        ``random``: consecutive slices of a random permutation. ``length``: the permutation is cut into chunks of
+        ``BUCKET_BATCHES`` batches, each chunk sorted by window length and sliced, and the batches shuffled; each
+        batch then holds windows of similar length, so cutting it to its longest window drops most of the padding
+        (on ML-1M at length 200: 2.5x the real positions with random batches, 1.04x with these).
+        """
+        n, size = len(self.windows), self.batch_size
+        order = torch.randperm(n, generator=self.order_generator)
+        if self.batching == "random":
+            return list(order.split(size))
+        chunks = order.split(size * BUCKET_BATCHES)
+        batches = [b for chunk in chunks
+                   for b in chunk[torch.sort(self.window_length[chunk], stable=True).indices].split(size)]
+        return [batches[i] for i in torch.randperm(len(batches), generator=self.order_generator).tolist()]
+
+    def steps(self, epoch: int) -> Iterator[Callable[[], torch.Tensor]]:
+        """The epoch's batches of windows (``epoch_batches``)."""
+        self.passes = 0
+        for rows in self.epoch_batches():
+            yield partial(self.batch_loss, rows.to(self.device))
+
+    def batch_loss(self, rows: torch.Tensor) -> torch.Tensor:
+        """The loss of windows ``rows [B]``: mean over their real positions."""
+        w = self.windows
+        width = int((w.lengths[rows] > 0).sum(1).max())  # the batch's longest window
+        items, targets, lengths = w.items[rows, :width], w.targets[rows, :width], w.lengths[rows, :width]
+        out = self.positions(items, lengths)
+        self.passes += out.passes
+        target = targets.reshape(-1)[out.index]  # [N]
+        if self.bpr is not None:
+            draw = torch.randint(1, self.n_items - 1, target.shape, device=self.device,
+                                 generator=self.sample_generator)
+            negative = draw + (draw >= target)  # uniform over 1..n_items-1 minus the positive
+            return self.bpr(self.item_scores(out, target), self.item_scores(out, negative))
+        if out.graph is None or self.model.score_table == "id":  # scores are one product with the ID table
+            return linear_cross_entropy(out.hidden, self.model.item_embedding.weight, target)
+        return F.cross_entropy(self.all_scores(out), target)
+
+    def all_scores(self, out: PositionOutputs) -> torch.Tensor:
+        """``[N, n_items]`` scores of every item at each output position (the model's scoring rule)."""
+        if out.graph is None:
+            return out.hidden @ self.model.item_embedding.weight.t()
+        return self.model._scores(out.hidden, out.alpha, out.graph)
+
+    def item_scores(self, out: PositionOutputs, items: torch.Tensor) -> torch.Tensor:
+        """``[N]`` score of item ``items[n]`` at output position ``n``."""
+        if out.graph is None:
+            return (out.hidden * self.model.item_embedding(items)).sum(-1)
+        return self.model._scores(out.hidden, out.alpha, out.graph, items)

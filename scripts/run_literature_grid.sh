@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The ML-1M comparison of issue 10: SASRec, the four hybrids and the no-graph control (HybridDiscrete with
+# gnn_layers 0), seeds 2020-2022, the frozen literature recipe (sequence mode, CE, length 200, dropout 0.2), on the
+# seed protocol. Seed 2020 of all six runs first, then the other seeds.
+#
+#   nohup scripts/run_literature_grid.sh > saved/literature-grid.log 2>&1 &
+#
+# Resumable: a finished run (record + ranks in results/runs) is skipped and an interrupted one continues from its
+# last.pth, so rerun the same command after an interruption. Environment: DATA_PATH (folder holding ml-1m/;
+# default ../shared/data), SEEDS (default 3), THREADS (torch threads; default 1, leaving a core free), PYTHON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-.venv/bin/python}
+DATA_PATH=${DATA_PATH:-../shared/data}
+export OMP_NUM_THREADS=${THREADS:-1}
+MODELS=SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph
+
+"$PYTHON" -m recbole_hybrid.data check --dataset=ml-1m --data_path="$DATA_PATH" --expect_users=6034
+"$PYTHON" -m recbole_hybrid.experiments literature --dataset=ml-1m --data_path="$DATA_PATH" \
+    --config_files=configs/ml-1m/2026-11-27-literature.yaml --seeds="${SEEDS:-3}" --models="$MODELS" "$@"

@@ -1,0 +1,210 @@
+"""Sequence-level training: the windows hold RecBole's training targets, and every variant is exact.
+
+Exactness: in eval mode, the scores of every target from the sequence scheme equal those of the prefix row built from
+the same window (the window's first ``t + 1`` items, ``a`` from the target's true capped history length), and one
+training step's gradients agree the same way (dropout 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+import torch.nn.functional as F
+from recbole.data.interaction import Interaction
+from recbole.model.sequential_recommender import SASRec
+
+from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable
+from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.config import ConfigError, build_config
+from recbole_hybrid.sequence_data import build_windows
+from recbole_hybrid.sequence_forward import SequencePositions, alpha_groups
+from recbole_hybrid.sequence_trainer import SequenceTrainer
+from tests.conftest import TINY
+
+MODELS = (SASRec, HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous)
+
+
+def prefix_triples(dataset, max_len: int) -> Counter:
+    """``(user, target, capped history length)`` of every RecBole training row."""
+    f = dataset.inter_feat
+    return Counter(zip(f[dataset.uid_field].tolist(), f[dataset.iid_field].tolist(),
+                       f["item_length"].clamp(max=max_len).tolist()))
+
+
+def window_triples(w) -> Counter:
+    real = w.targets > 0
+    users = w.user.unsqueeze(1).expand_as(w.targets)
+    return Counter(zip(users[real].tolist(), w.targets[real].tolist(), w.lengths[real].tolist()))
+
+
+def test_all_windows_hold_every_training_target_once(ml100k_data):
+    config, _, train, _, _ = ml100k_data
+    T = config["MAX_ITEM_LIST_LENGTH"]
+    w = build_windows(train.dataset, "all")
+    assert window_triples(w) == prefix_triples(train.dataset, T)
+    assert w.items.shape == w.targets.shape == (len(w), T)
+    later = w.lengths[:, 0] > 1  # windows that start after a user's first item exist with T = 20
+    assert later.any()
+    # inside a window, each input is the previous position's target
+    real = w.targets[:, 1:] > 0  # position t + 1 is real: its input is the target of t
+    assert torch.equal(w.items[:, 1:][real], w.targets[:, :-1][real])
+
+
+def test_last_window_is_each_users_last_targets(ml100k_data):
+    config, _, train, _, _ = ml100k_data
+    T = config["MAX_ITEM_LIST_LENGTH"]
+    last = build_windows(train.dataset, "last")
+    assert len(last) == len(torch.unique(last.user)) == len(torch.unique(train.dataset.inter_feat["user_id"]))
+    f = train.dataset.inter_feat
+    per_user = {}
+    for u, i in zip(f["user_id"].tolist(), f["item_id"].tolist()):
+        per_user.setdefault(u, []).append(i)
+    for row in range(0, len(last), 97):
+        u = int(last.user[row])
+        got = last.targets[row][last.targets[row] > 0].tolist()
+        assert got == per_user[u][-T:]
+
+
+def test_rows_out_of_time_order_are_refused(ml100k_data):
+    _, _, train, _, _ = ml100k_data
+    shuffled = train.dataset.copy(train.dataset.inter_feat[torch.randperm(len(train.dataset),
+                                                                          generator=torch.Generator().manual_seed(0))])
+    with pytest.raises(ConfigError, match="train_mode=sequence needs RecBole's leave-one-out prefix rows"):
+        build_windows(shuffled, "all")
+
+
+def model_for(cls, dataset, tmp_path, **overrides):
+    with bare_argv():
+        cfg = build_config(cls.__name__ if cls is not SASRec else "SASRec", "ml-100k", [],
+                           {**TINY, "graph_cache_dir": str(tmp_path / "graph"), **overrides})
+    torch.manual_seed(0)
+    model = cls(cfg, dataset)
+    if isinstance(model, HybridLearnable):  # distinct learned weights, not the starting values
+        with torch.no_grad():
+            model.fusion.alpha_policy.logits.copy_(torch.tensor([-1.0, 0.2, 1.3]))
+    if isinstance(model, HybridContinuous):  # a(L) differs at every length
+        with torch.no_grad():
+            model.fusion.alpha_policy.mlp[2].weight.normal_(0, 1.0, generator=torch.Generator().manual_seed(1))
+    return cfg, model
+
+
+def prefix_scores(model, windows, rows, out_index) -> torch.Tensor:
+    """``[N, n_items]`` scores of the prefix rows of the outputs ``out_index`` (flat ``b * T + t`` in ``rows``)."""
+    T = windows.items.size(1)
+    b, t = out_index // T, out_index % T
+    items = windows.items[rows][b]  # [N, T]
+    keep = torch.arange(T).unsqueeze(0) <= t.unsqueeze(1)
+    seq = torch.where(keep, items, 0)
+    seq_len = t + 1
+    alpha_length = windows.lengths[rows][b, t]
+    if isinstance(model, SASRec):
+        return model.full_sort_predict(Interaction({model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: seq_len}))
+    output, alpha, graph = model.encode(seq, seq_len, alpha_length=alpha_length)
+    return model._scores(output, alpha, graph)
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
+def test_sequence_scores_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
+    _, _, train, _, _ = ml100k_data
+    _, model = model_for(model_cls, train.dataset, tmp_path)
+    model.eval()
+    w = build_windows(train.dataset, "all")
+    later = (w.lengths[:, 0] > 1).nonzero().squeeze(1)[:6]
+    rows = torch.cat([torch.arange(6), later])  # first windows and later windows of long histories
+    trainer = SequenceTrainer.__new__(SequenceTrainer)
+    trainer.model = model
+    positions = SequencePositions(model, tolerance=0.0)
+    with torch.no_grad():
+        out = positions(w.items[rows], w.lengths[rows])
+        trainer_scores = SequenceTrainer.all_scores(trainer, out)
+        expected = prefix_scores(model, w, rows, out.index)
+    assert out.index.numel() == int((w.targets[rows] > 0).sum())
+    assert torch.allclose(trainer_scores, expected, atol=1e-5, rtol=0)
+    if model_cls in (HybridDiscrete, HybridLearnable):
+        assert out.passes == 3  # one per length bin
+    if model_cls is HybridContinuous:
+        assert out.passes > 3
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
+def test_training_step_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
+    _, _, train, _, _ = ml100k_data
+    cfg, model = model_for(model_cls, train.dataset, tmp_path, hidden_dropout_prob=0.0,
+                           attn_dropout_prob=0.0, train_mode="sequence", train_batch_size=8)
+    model.train()
+    trainer = SequenceTrainer(cfg, model, train)
+    w = trainer.windows
+    rows = torch.cat([torch.arange(4), (w.lengths[:, 0] > 1).nonzero().squeeze(1)[:4]])
+    loss = trainer.batch_loss(rows)
+    loss.backward()
+    sequence_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    out_index = (w.targets[rows] > 0).reshape(-1).nonzero().squeeze(1)
+    scores = prefix_scores(model, w, rows, out_index)
+    prefix_loss = F.cross_entropy(scores, w.targets[rows].reshape(-1)[out_index])
+    prefix_loss.backward()
+    assert math.isclose(loss.item(), prefix_loss.item(), rel_tol=1e-5)
+    prefix_grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert sequence_grads.keys() == prefix_grads.keys()
+    if model_cls in (HybridLearnable, HybridContinuous):
+        assert any(n.startswith("fusion.alpha_policy") for n in sequence_grads)
+    for name, grad in sequence_grads.items():
+        assert torch.allclose(grad, prefix_grads[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_continuous_groups_stay_within_tolerance():
+    alpha = torch.sigmoid(torch.linspace(-2, 2, 200) ** 3)
+    for tolerance in (0.0, 0.01, 0.05):
+        group, representative = alpha_groups(alpha, tolerance)
+        assert group[0] == -1 and (group[1:].diff() >= 0).all()  # contiguous runs of lengths
+        used = alpha[representative[group[1:]] - 1]
+        assert (used - alpha).abs().max() <= tolerance + 1e-12
+    assert len(alpha_groups(alpha, 0.0)[1]) == len(torch.unique(alpha))
+    assert len(alpha_groups(alpha, 0.05)[1]) < len(alpha_groups(alpha, 0.01)[1])
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train_mode", "windows", "train_mode='windows' must be one of prefix, sequence"),
+    ("sequence_windows", "first", "sequence_windows='first' must be one of all, last"),
+    ("sequence_alpha_tolerance", -0.1, "sequence_alpha_tolerance=-0.1 must be a number in [0, 1]"),
+])
+def test_unknown_sequence_settings_are_refused(key, value, message):
+    with bare_argv(), pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build_config("HybridDiscrete", "ml-100k", [], {**TINY, key: value})
+
+
+def test_sequence_mode_refuses_what_it_cannot_honour():
+    base = {**TINY, "train_mode": "sequence"}
+    with bare_argv():
+        with pytest.raises(ConfigError, match="train_mode=sequence: GRU4Rec has no sequence mode"):
+            build_config("GRU4Rec", "ml-100k", [], base)
+        with pytest.raises(ConfigError, match="train_mode=sequence: transform='mask_itemseq'"):
+            build_config("SASRec", "ml-100k", [], {**base, "transform": "mask_itemseq"})
+        with pytest.raises(ConfigError, match="train_mode=sequence: trainer=recbole trains prefix rows only"):
+            build_config("HybridFixed", "ml-100k", [], {**base, "trainer": "recbole"})
+
+
+def test_bpr_sequence_epoch_trains(ml100k_data, tmp_path):
+    _, _, train, _, _ = ml100k_data
+    cfg, model = model_for(HybridDiscrete, train.dataset, tmp_path, train_mode="sequence",
+                           loss_type="BPR", train_batch_size=256)
+    trainer = SequenceTrainer(cfg, model, train)
+    first = trainer.train_epoch(0)
+    second = trainer.train_epoch(1)
+    assert 0 < second < first < 1.0  # BPR starts near log 2 and falls
+    assert len(trainer) < trainer.passes <= 3 * len(trainer)  # a batch of later windows may reach one bin
+
+
+def test_sequence_run_end_to_end(tiny):
+    from recbole_hybrid.runner import run_experiment
+
+    record = run_experiment("HybridLearnable", "ml-100k", overrides={
+        **tiny, "train_mode": "sequence", "epochs": 2, "train_batch_size": 128}, log=lambda *_: None)
+    assert record["trainer"] == "sequence"
+    assert record["epochs"][1]["train_loss"] < record["epochs"][0]["train_loss"]
+    assert record["epochs"][0]["passes"] >= len(record["epochs"])
+    assert record["test_filter_seen"]["ndcg@10"] > 0
+    assert record["config"]["train_mode"] == "sequence"
