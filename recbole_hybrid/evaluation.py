@@ -138,6 +138,47 @@ class Evaluation:
     rank_filter_seen: np.ndarray  # [U]
 
 
+#: Rows per forward pass when a batch is split by history length.
+LENGTH_CHUNK = 256
+
+
+def trims_padding(model: torch.nn.Module) -> bool:
+    """True for the models whose outputs ignore right padding beyond a row's length: SASRec and the hybrids.
+
+    Their inputs are left-aligned (position ``t`` is the ``t``-th item) and padded keys are masked, so cutting a
+    batch to its longest row changes no score (up to float summation order).
+    """
+    from recbole.model.sequential_recommender import SASRec
+
+    from recbole_hybrid.hybrid_sasrec import HybridSASRec
+
+    return isinstance(model, (SASRec, HybridSASRec))
+
+
+def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> torch.Tensor:
+    """``[B, n_items]`` ``model.full_sort_predict`` of a batch, in the batch's row order.
+
+    For models that ``trims_padding``, rows are scored in chunks of similar history length, each cut to its longest
+    row: at length 200 on ML-1M this skips most of the padded positions (the attention of a padded row costs as
+    much as a full one).
+    """
+    if not trims_padding(model):
+        return model.full_sort_predict(interaction).view(len(interaction), -1)
+    seq_field = model.ITEM_SEQ
+    lengths = interaction[len_field]
+    order = torch.argsort(lengths, stable=True)
+    scores = None
+    for rows in order.split(LENGTH_CHUNK):
+        chunk = interaction[rows]
+        width = int(lengths[rows].max())
+        chunk.interaction[seq_field] = chunk[seq_field][:, :width]
+        part = model.full_sort_predict(chunk).view(len(rows), -1)
+        if scores is None:
+            scores = part.new_empty(len(interaction), part.size(1))
+        scores[rows] = part
+    return scores
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str) -> Evaluation:
     """Rank every user's target of a RecBole full-sort sequential eval loader, with and without seen items.
@@ -164,7 +205,7 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
                 "the history lengths of the evaluated split do not match its earlier splits: evaluate() supports "
                 "RecBole's leave-one-out split (eval_args split LS, order TO, one target per user)"
             )
-        scores = model.full_sort_predict(interaction).view(len(users), -1)
+        scores = full_sort_scores(model, interaction, len_field)
         targets = interaction[iid_field]
         ranks = torch.stack(target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)))
         ranks = ranks.cpu().numpy()  # [2, B]: the batch's one transfer to the host

@@ -83,6 +83,7 @@ class SequenceTrainer(DeviceTrainer):
         self.positions = SequencePositions(model, config["sequence_alpha_tolerance"] or 0.0)
         self.bpr = BPRLoss() if config["loss_type"] == "BPR" else None
         self.n_items = model.n_items
+        self.chunked_ce = True  # linear_ce where the scores allow it (benchmarks switch it off to compare)
         self.passes = 0  # Transformer passes in the last epoch (more than its steps when a(L) needs groups)
 
     def __len__(self) -> int:
@@ -125,7 +126,7 @@ class SequenceTrainer(DeviceTrainer):
                                  generator=self.sample_generator)
             negative = draw + (draw >= target)  # uniform over 1..n_items-1 minus the positive
             return self.bpr(self.item_scores(out, target), self.item_scores(out, negative))
-        if out.graph is None or self.model.score_table == "id":  # scores are one product with the ID table
+        if self.chunked_ce and (out.graph is None or self.model.score_table == "id"):  # one product with E
             return linear_cross_entropy(out.hidden, self.model.item_embedding.weight, target)
         return F.cross_entropy(self.all_scores(out), target)
 

@@ -15,6 +15,7 @@ from recbole.utils import init_seed
 from recbole_hybrid import HybridDiscrete
 from recbole_hybrid.config import ConfigError, build_config
 from recbole_hybrid.evaluation import SeenItems, evaluate, metrics_from_ranks, per_user_metric, target_ranks
+from tests.conftest import TINY
 
 
 def test_metrics_from_ranks_by_hand():
@@ -163,3 +164,24 @@ def test_a_split_that_is_not_leave_one_out_is_refused(ml100k_data):
 def test_filter_seen_must_be_a_bool(tiny):
     with pytest.raises(ConfigError, match="filter_seen='yes'"):
         build_config("SASRec", "ml-100k", [], {**tiny, "filter_seen": "yes"})
+
+
+@pytest.mark.parametrize("model_name", ["SASRec", "HybridDiscrete"])
+def test_length_chunked_scoring_changes_no_rank(ml100k_data, tmp_path, model_name, monkeypatch):
+    """Scoring in chunks cut to their longest history gives the ranks of scoring the padded batch."""
+    from recbole_hybrid import evaluation
+    from recbole_hybrid.compat import bare_argv
+    from recbole_hybrid.config import build_config, resolve_model
+
+    _, _, train, valid, _ = ml100k_data
+    with bare_argv():
+        config = build_config(model_name, "ml-100k", [], {**TINY, "graph_cache_dir": str(tmp_path / "g")})
+    torch.manual_seed(0)
+    model = resolve_model(model_name)(config, train.dataset)
+    seen = evaluation.SeenItems.from_datasets([train.dataset], valid._dataset)
+    monkeypatch.setattr(evaluation, "LENGTH_CHUNK", 100)  # several chunks per batch
+    chunked = evaluation.evaluate(model, valid, seen, "cpu")
+    monkeypatch.setattr(evaluation, "trims_padding", lambda _: False)
+    padded = evaluation.evaluate(model, valid, seen, "cpu")
+    assert np.array_equal(chunked.rank, padded.rank)
+    assert np.array_equal(chunked.rank_filter_seen, padded.rank_filter_seen)

@@ -23,10 +23,21 @@ from recbole_hybrid.runner import run_experiment
 
 EPOCHS = 3
 SETTINGS = {**TINY, "epochs": EPOCHS, "seed": 7}
+#: Per training mode: prefix rows (fast trainer) and user windows (small batches, so an epoch lasts seconds).
+MODES = {"prefix": {}, "sequence": {"train_mode": "sequence", "train_batch_size": 16}}
 
 
-def flags(out: Path) -> list[str]:
-    return ["--model=HybridDiscrete", "--dataset=ml-100k", *(f"--{k}={v}" for k, v in SETTINGS.items()),
+@pytest.fixture(scope="module", params=sorted(MODES))
+def mode(request) -> str:
+    return request.param
+
+
+def settings(mode: str) -> dict:
+    return {**SETTINGS, **MODES[mode]}
+
+
+def flags(out: Path, mode: str) -> list[str]:
+    return ["--model=HybridDiscrete", "--dataset=ml-100k", *(f"--{k}={v}" for k, v in settings(mode).items()),
             f"--results_dir={out / 'runs'}", f"--checkpoint_dir={out / 'saved'}",
             f"--graph_cache_dir={out / 'graph'}"]
 
@@ -55,14 +66,14 @@ def comparable(record: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("uninterrupted")
-    finish(start(flags(out)))
+def reference(tmp_path_factory, mode) -> dict:
+    out = tmp_path_factory.mktemp(f"uninterrupted-{mode}")
+    finish(start(flags(out, mode)))
     return only_record(out)
 
 
-def test_resume_after_sigkill_mid_epoch_ends_with_the_same_numbers(tmp_path, reference):
-    proc = start(flags(tmp_path))
+def test_resume_after_sigkill_mid_epoch_ends_with_the_same_numbers(tmp_path, reference, mode):
+    proc = start(flags(tmp_path, mode))
     for line in proc.stdout:  # run.py prints "epoch   0 ..." after epoch 0's last.pth is written
         if line.startswith("epoch   0"):
             break
@@ -82,10 +93,11 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_same_numbers(tmp_path, ref
     resumed = only_record(tmp_path)
     assert len(resumed["epochs"]) == EPOCHS
     assert comparable(resumed) == comparable(reference)
+    assert resumed["trainer"] == ("sequence" if mode == "sequence" else "fast")
 
 
-def test_same_seed_same_numbers(tmp_path, reference):
-    overrides = {**SETTINGS, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
+def test_same_seed_same_numbers(tmp_path, reference, mode):
+    overrides = {**settings(mode), "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
                  "graph_cache_dir": str(tmp_path / "graph")}
     again = run_experiment("HybridDiscrete", "ml-100k", [], overrides, log=lambda *_: None)
     assert comparable(again) == comparable(reference)
@@ -96,3 +108,17 @@ def test_resume_of_a_folder_without_invocation_names_it(tmp_path):
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert f"{tmp_path / 'invocation.json'} not found" in output
+
+
+def test_resume_after_early_stop_trains_no_further(tmp_path):
+    """``last.pth`` keeps the early-stopping decision: resuming a stopped run adds no epoch."""
+    overrides = {**settings("sequence"), "epochs": 30, "stopping_step": 0, "learning_rate": 0.05,
+                 "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
+                 "graph_cache_dir": str(tmp_path / "graph")}
+    first = run_experiment("HybridFixed", "ml-100k", [], overrides, run_id="stops", log=lambda *_: None)
+    assert len(first["epochs"]) < 30, "the run did not stop early; the test needs it to"
+    lines = []
+    again = run_experiment("HybridFixed", "ml-100k", [], overrides, run_id="stops", log=lines.append, resume=True)
+    assert any("(it had stopped early)" in line for line in lines)
+    assert len(again["epochs"]) == len(first["epochs"])
+    assert comparable(again) == comparable(first)

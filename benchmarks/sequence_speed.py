@@ -1,0 +1,141 @@
+"""Epoch time of sequence-level against prefix-row training, SASRec and every hybrid, in one process.
+
+    python benchmarks/sequence_speed.py [--dataset=ml-1m --data_path=../shared/data] [--steps=10] [--rounds=2]
+        [--threads=2] [--probe] [--out=results/benchmarks/sequence_speed-cpu-ml-1m.json]
+
+Settings: configs/ml-1m/2026-11-27-literature.yaml (length 200, hidden 64, 2 layers, dropout 0.2, CE), every window.
+Variants, each timed for ``--steps`` steps per round (rounds interleave the variants; the median is kept, so load that
+changes during the run hits all alike) and scaled to a full epoch by its step count:
+
+- ``sequence``: ``SequenceTrainer`` as runs use it (length batching, chunked CE), SASRec and the four hybrids;
+- ``sequence-random-batches`` and ``sequence-plain-ce`` (SASRec): each speed choice undone, to show what it gives;
+- ``prefix``: ``FastTrainer`` on RecBole's prefix rows (batch 2048), SASRec and HybridDiscrete;
+- ``--probe``: the reference ``../shared/tools/seq_probe.py --windows`` for one epoch in a subprocess (its own timing).
+
+Also the time of one full validation (6,034 users, all items and seen items excluded). Writes one JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from recbole_hybrid.compat import init_seed
+from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.evaluation import SeenItems, evaluate
+from recbole_hybrid.fast_trainer import FastTrainer
+from recbole_hybrid.records import device_name, versions, write_json
+from recbole_hybrid.runner import load_data
+from recbole_hybrid.sequence_trainer import SequenceTrainer
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "ml-1m" / "2026-11-27-literature.yaml"
+HYBRIDS = ("HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous")
+PROBE = ROOT.parent / "shared" / "tools" / "seq_probe.py"
+
+
+class Variant:
+    """One (scheme, model) pair with its own model and optimiser; ``step_time`` runs ``steps`` steps."""
+
+    def __init__(self, name: str, model_name: str, config, train_data) -> None:
+        self.name, self.model_name = name, model_name
+        init_seed(config["seed"], config["reproducibility"])
+        self.model = resolve_model(model_name)(config, train_data.dataset).to(config["device"])
+        if name.startswith("sequence"):
+            self.trainer = SequenceTrainer(config, self.model, train_data)
+            self.trainer.batching = "random" if name == "sequence-random-batches" else "length"
+            self.trainer.chunked_ce = name != "sequence-plain-ce"
+        else:
+            self.trainer = FastTrainer(config, self.model, train_data)
+        self.epoch_steps = len(self.trainer)
+        self.times: list[float] = []
+        self.epoch = 0
+
+    def step_time(self, steps: int) -> None:
+        """Seconds per step over ``steps`` steps of a fresh epoch order (its first steps: a random sample)."""
+        self.model.train()
+        batches = self.trainer.steps(self.epoch)
+        self.epoch += 1
+        start = time.perf_counter()
+        with torch.autograd.set_detect_anomaly(False):
+            for _, batch_loss in zip(range(steps), batches):
+                self.trainer.optimizer.zero_grad(set_to_none=True)
+                batch_loss().backward()
+                self.trainer.optimizer.step()
+        self.times.append((time.perf_counter() - start) / steps)
+
+    def result(self) -> dict:
+        per_step = statistics.median(self.times)
+        return {"variant": self.name, "model": self.model_name, "s_per_step": per_step,
+                "steps_per_epoch": self.epoch_steps, "epoch_s": per_step * self.epoch_steps,
+                "rounds": [round(t, 4) for t in self.times]}
+
+
+def run_probe(data_path: str, threads: int) -> dict:
+    """One epoch of the reference probe (every window), its own printed timing."""
+    inter = Path(data_path) / "ml-1m" / "ml-1m.inter"
+    out = subprocess.run([sys.executable, str(PROBE), "--windows", "--epochs", "1", "--eval_every", "1000",
+                          "--threads", str(threads), "--inter", str(inter)], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    return {"variant": "probe", "model": "seq_probe.py --windows", "epoch_s": json.loads(out.stdout.splitlines()[-1])
+            ["train_s"]}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml-1m")
+    parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--probe", action="store_true")
+    parser.add_argument("--prefix_models", default="SASRec,HybridDiscrete")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    settings = {"data_path": args.data_path, "graph_cache_dir": str(ROOT / "saved" / "graph_cache")}
+    variants, configs = [], {}
+    for name, models in (("sequence", ("SASRec", *HYBRIDS)), ("sequence-random-batches", ("SASRec",)),
+                         ("sequence-plain-ce", ("SASRec",)), ("prefix", args.prefix_models.split(","))):
+        for model_name in models:
+            overrides = settings if name.startswith("sequence") else {
+                **settings, "train_mode": "prefix", "train_batch_size": 2048}
+            config = build_config(model_name, args.dataset, [str(CONFIG)], overrides)
+            key = (model_name, name.startswith("sequence"))
+            if key not in configs:
+                configs[key] = (config, load_data(config))
+            _, (_, train, valid, _) = configs[key]
+            variants.append(Variant(name, model_name, config, train))
+    for _ in range(args.rounds):
+        for v in variants:
+            v.step_time(args.steps)
+            print(json.dumps(v.result()), flush=True)
+    config, (_, train, valid, _) = configs[("SASRec", True)]
+    seen = SeenItems.from_datasets([train.dataset], valid._dataset)
+    model = variants[0].model
+    start = time.perf_counter()
+    evaluate(model, valid, seen, config["device"])
+    valid_s = time.perf_counter() - start
+    results = [v.result() for v in variants]
+    if args.probe:
+        results.append(run_probe(args.data_path, args.threads))
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device_name(config["device"]),
+              "threads": args.threads, "config": str(CONFIG.relative_to(ROOT)), "dataset": args.dataset,
+              "steps": args.steps, "rounds": args.rounds, "command": ["python", *sys.argv],
+              "versions": versions(), "results": results, "valid_s": valid_s}
+    out = Path(args.out or ROOT / "results" / "benchmarks" / f"sequence_speed-{config['device'].type}-{args.dataset}.json")
+    write_json(out, report)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
