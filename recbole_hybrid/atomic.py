@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recbole_hybrid.errors import UsageError
+
 FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 
 
-class AtomicFileError(ValueError):
+class AtomicFileError(UsageError):
     """A malformed atomic file: ``str(err)`` is ``"<path>, line <n>: <problem>"``."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str) -> None:

@@ -29,7 +29,7 @@ import torch
 from recbole.data.interaction import Interaction
 from torch.nn.utils import clip_grad_norm_
 
-from recbole_hybrid.config import ConfigError
+from recbole_hybrid.errors import ConfigError
 from recbole_hybrid.finite import check_finite
 
 TRAINERS = ("auto", "fast", "recbole")
