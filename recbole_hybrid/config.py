@@ -11,6 +11,7 @@ from recbole.config import Config
 from recbole_hybrid import HYBRID_MODELS, HybridSASRec
 from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.errors import ConfigError
+from recbole_hybrid.fast_trainer import check_trainer_config
 from recbole_hybrid.flags import SHORT_FLAGS, parse_value, read_settings
 from recbole_hybrid.resources import plugin_property_files
 
@@ -150,8 +151,6 @@ def check_config(config: Config, model_cls: type) -> None:
                 or not set(clip) <= {"max_norm", "norm_type", "error_if_nonfinite", "foreach"}:
             raise ConfigError(f"clip_grad_norm={clip!r} must be empty or a dict such as {{'max_norm': 5.0}} "
                               f"(max_norm a finite number > 0; torch's clip_grad_norm_ arguments only)")
-    from recbole_hybrid.fast_trainer import check_trainer_config  # imports ConfigError from here
-
     check_trainer_config(config)
     if issubclass(model_cls, HybridSASRec):
         try:
