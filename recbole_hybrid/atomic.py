@@ -84,6 +84,8 @@ def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: 
         bad = _CONTROL.search(ln)
         if bad:
             raise AtomicFileError(path, number, f"control character {bad.group()!r} inside the line")
+        if "\ufeff" in ln:  # pandas drops one at the start of the rows it reads: a token would change
+            raise AtomicFileError(path, number, "a byte-order mark (U+FEFF) inside the line")
     header = lines[0]
     fields = parse_header(path, header)
     if len(lines) == 1:
