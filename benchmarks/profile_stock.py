@@ -20,18 +20,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
+from recbole.trainer import Trainer
+from recbole.utils import init_seed
 
-import torch  # noqa: E402
-from recbole.trainer import Trainer  # noqa: E402
-from recbole.utils import init_seed  # noqa: E402
+from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.fast_trainer import FastTrainer, recbole_epoch_order
+from recbole_hybrid.records import device_name, versions, write_json
+from recbole_hybrid.runner import load_data
 
-from recbole_hybrid.compat import bare_argv  # noqa: E402
-from recbole_hybrid.config import build_config, resolve_model  # noqa: E402
-from recbole_hybrid.fast_trainer import FastTrainer, recbole_epoch_order  # noqa: E402
-from recbole_hybrid.records import device_name, versions, write_json  # noqa: E402
-from recbole_hybrid.runner import load_data  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: default output folders (the package is installed)
 
 TINY = {"MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 2,
         "use_gpu": False, "show_progress": False, "epochs": 1}

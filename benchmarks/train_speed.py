@@ -28,21 +28,20 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
+from recbole.data.dataloader import TrainDataLoader
+from recbole.trainer import Trainer
+from recbole.utils import init_seed
 
-import torch  # noqa: E402
-from recbole.data.dataloader import TrainDataLoader  # noqa: E402
-from recbole.trainer import Trainer  # noqa: E402
-from recbole.utils import init_seed  # noqa: E402
+from recbole_hybrid import HYBRID_MODELS
+from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.evaluation import SeenItems, evaluate
+from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.fast_trainer import FastTrainer
+from recbole_hybrid.records import device_name, versions, write_json
+from recbole_hybrid.runner import load_data
 
-from recbole_hybrid import HYBRID_MODELS  # noqa: E402
-from recbole_hybrid.compat import bare_argv  # noqa: E402
-from recbole_hybrid.evaluation import SeenItems, evaluate  # noqa: E402
-from recbole_hybrid.config import build_config, resolve_model  # noqa: E402
-from recbole_hybrid.fast_trainer import FastTrainer  # noqa: E402
-from recbole_hybrid.records import device_name, versions, write_json  # noqa: E402
-from recbole_hybrid.runner import load_data  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: default output folders (the package is installed)
 
 #: The issue's GPU settings are the project defaults (max length 50, hidden 64, two layers); ``tiny`` is the tests'.
 PRESETS = {

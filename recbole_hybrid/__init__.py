@@ -1,4 +1,8 @@
-"""recbole-hybrid: length-adaptive hybrid fusion models for sequential recommendation on RecBole."""
+"""recbole-hybrid: length-adaptive hybrid fusion models for sequential recommendation on RecBole.
+
+Importing the package registers its models with RecBole (``recbole_hybrid/plugin.py``): afterwards RecBole's own
+``get_model("HybridDiscrete")`` and ``run_recbole(model="HybridDiscrete", ...)`` work.
+"""
 
 from recbole_hybrid.compat import patch_numpy
 
@@ -13,5 +17,9 @@ from recbole_hybrid.hybrid_sasrec import HybridSASRec  # noqa: E402
 __version__ = "0.1.0"
 
 HYBRID_MODELS = {cls.__name__: cls for cls in (HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous)}
+
+from recbole_hybrid.plugin import register_models  # noqa: E402
+
+register_models(HYBRID_MODELS)  # RecBole's get_model / run_recbole / Config find them from here on
 
 __all__ = ["HybridSASRec", "HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous", "HYBRID_MODELS"]

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recbole_hybrid.errors import UsageError
+
 FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 
 
-class AtomicFileError(ValueError):
+class AtomicFileError(UsageError):
     """A malformed atomic file: ``str(err)`` is ``"<path>, line <n>: <problem>"``."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
@@ -82,6 +84,8 @@ def check_atomic_file(path: str | Path, encoding: str = "utf-8", seq_separator: 
         bad = _CONTROL.search(ln)
         if bad:
             raise AtomicFileError(path, number, f"control character {bad.group()!r} inside the line")
+        if "\ufeff" in ln:  # pandas drops one at the start of the rows it reads: a token would change
+            raise AtomicFileError(path, number, "a byte-order mark (U+FEFF) inside the line")
     header = lines[0]
     fields = parse_header(path, header)
     if len(lines) == 1:

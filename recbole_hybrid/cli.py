@@ -1,41 +1,120 @@
-"""``run.py``'s command line: bad input ends with one clear line instead of a traceback."""
+"""``recbole-hybrid``: the console entry, its ``run`` command, and the one place where user mistakes are caught.
+
+    recbole-hybrid run --model=HybridDiscrete --dataset=ml-1m [--config_files=...] [--key=value ...]
+    recbole-hybrid run --resume=saved/<run_id>
+    recbole-hybrid experiments paper|quick|pipeline|tuned|analyze ...
+    recbole-hybrid data prepare|check ...
+    recbole-hybrid recommend --checkpoint=... --users=...
+    recbole-hybrid tune --model=... --space=...
+
+``recbole-hybrid COMMAND --help`` describes each command. Every command follows one convention (``flags.py``):
+its own options, then RecBole settings as ``--key=value``. A user mistake (``errors.UsageError``: a setting, a
+file, a run folder) ends the command with one line, ``recbole-hybrid COMMAND: error: ...``, and exit status 2.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Callable
 
-from recbole_hybrid.atomic import AtomicFileError
-from recbole_hybrid.config import ConfigError, parse_cli
-from recbole_hybrid.finite import NonFiniteLossError
-from recbole_hybrid.runner import resume_run, run_experiment
+from recbole_hybrid.errors import UsageError
+from recbole_hybrid.flags import command_parser, parse_command
 
-USAGE = """usage: python run.py --model=NAME --dataset=NAME [--config_files="a.yaml b.yaml"] [--key=value ...]
-       python run.py --resume=RUN_DIR
+#: command -> (``module:function`` taking the argument list and returning the exit status, one-line summary).
+COMMANDS = {
+    "run": ("recbole_hybrid.cli:run_main", "train, validate and test one model (RecBole's run_recbole.py)"),
+    "experiments": ("recbole_hybrid.experiments:main", "SASRec against the four hybrids over seeds; analysis"),
+    "data": ("recbole_hybrid.data:main", "prepare MovieLens-1M atomic files; check a dataset's size"),
+    "recommend": ("recbole_hybrid.recommend:main", "top-k items per user from a saved model"),
+    "tune": ("recbole_hybrid.tuning.search:main", "hyper-parameter search with Ray Tune (the tune extra)"),
+}
 
---model     HybridFixed | HybridDiscrete | HybridLearnable | HybridContinuous | any RecBole sequential model
---dataset   ml-100k (shipped with RecBole) | ml-1m | ml-1m-sasrec | any atomic dataset under --data_path
-short flags --epochs --patience (stopping_step) --batch_size (train_batch_size) --lr (learning_rate)
-            --d_model (hidden_size) --n_heads --n_blocks (n_layers) --L_short --L_long --seed
---trainer   auto (default: the fast trainer wherever it supports the config) | fast | recbole
---filter_seen=True   select on validation NDCG@10 with each user's seen items excluded (both are always reported)
---resume    continue an interrupted run from its folder saved/<run_id>"""
-
-USER_ERRORS = (ConfigError, AtomicFileError, FileNotFoundError, PermissionError, ValueError, NonFiniteLossError)
+#: User mistakes, printed as one line: the project's own, and the operating system's about named paths.
+USER_ERRORS = (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
-def main(argv: list[str]) -> int:
-    """Run one experiment from ``--key=value`` flags; return the process exit code."""
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
-        return 0
+def run_command(name: str, function: Callable[[list[str]], object], argv: list[str]) -> int:
+    """Run one command; a user mistake becomes one line on stderr and exit status 2, argparse's exits their status.
+
+    ``function`` returns the exit status (``None`` counts as 0).
+    """
     try:
-        resume = [a.split("=", 1)[1] for a in argv if a.startswith("--resume=")]
-        if resume:
-            resume_run(resume[0])
-        else:
-            model, dataset, files, overrides = parse_cli(argv)
-            run_experiment(model, dataset, files, overrides)
+        status = function(argv)
+        return status if isinstance(status, int) else 0
     except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"recbole-hybrid{' ' + name if name else ''}: error: {message}", file=sys.stderr)
         return 2
+    except SystemExit as exit_:  # argparse: --help (0) or a malformed option (2, after its usage line)
+        return exit_.code if isinstance(exit_.code, int) else 2
+
+
+def load(target: str) -> Callable[[list[str]], int | None]:
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``recbole-hybrid COMMAND ...``; returns the exit status (the console script exits with it)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        try:
+            function = load(COMMANDS[argv[0]][0])
+        except ImportError as err:  # an optional extra (tune: Ray) that is not installed
+            print(f"recbole-hybrid {argv[0]}: error: {err} (pip install \"recbole-hybrid[tune]\" for tune)",
+                  file=sys.stderr)
+            return 2
+        return run_command(argv[0], function, argv[1:])
+    parser = command_parser("recbole-hybrid", "Length-adaptive hybrid SASRec models on RecBole: train, compare, "
+                            "recommend, tune.", settings=False)
+    parser.epilog = "commands:\n" + "\n".join(f"  {name:<12} {summary}" for name, (_, summary) in COMMANDS.items()) \
+        + "\n\n'recbole-hybrid COMMAND --help' describes a command."
+    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND", help=", ".join(COMMANDS))
+    parser.add_argument("--version", action="version", version=f"recbole-hybrid {_version()}")
+    return run_command("", parser.parse_args, argv)  # no command: --help, --version or argparse's error
+
+
+def _version() -> str:
+    from recbole_hybrid import __version__
+
+    return __version__
+
+
+RUN_DESCRIPTION = """Train one model with early stopping on validation NDCG@10, test the best epoch once, write the run
+record <results_dir>/<run_id>.json and the run folder <checkpoint_dir>/<run_id>/ (best.pth, last.pth).
+
+  recbole-hybrid run --model=HybridDiscrete --dataset=ml-1m --config_files=my.yaml --lr=5e-4
+  recbole-hybrid run --resume=saved/<run_id>
+
+--model: HybridFixed | HybridDiscrete | HybridLearnable | HybridContinuous | any RecBole sequential model.
+--dataset: ml-100k (shipped with RecBole) | ml-1m | ml-1m-sasrec | any atomic dataset under --data_path.
+Useful settings: --trainer=auto|fast|recbole, --filter_seen=True (select on validation NDCG@10 with each user's
+seen items excluded; both are always reported), --data_path, --checkpoint_dir, --results_dir."""
+
+
+def run_main(argv: list[str]) -> int:
+    """``recbole-hybrid run``: one experiment from flags, or ``--resume`` of an interrupted one."""
+    from recbole_hybrid.runner import resume_run, run_experiment
+
+    parser = command_parser("recbole-hybrid run", RUN_DESCRIPTION)
+    parser.add_argument("--model", help="model class name (default: HybridDiscrete)")
+    parser.add_argument("--dataset", help="dataset name (default: ml-100k)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the interrupted run in this folder with the settings it was started with; "
+                             "only --epochs=N (a new budget) may be given with it")
+    args, settings = parse_command(parser, argv)
+    if args.resume:
+        other = [f"--{key}" for key in ("model", "dataset", "config_files") if getattr(args, key)]
+        other += [f"--{key}" for key in settings if key != "epochs"]
+        if other:
+            raise UsageError(f"--resume continues a run with the settings it was started with: drop "
+                             f"{', '.join(other)} (only --epochs may change), or start a new run without --resume")
+        resume_run(args.resume, epochs=settings.get("epochs"))
+    else:
+        run_experiment(args.model or "HybridDiscrete", args.dataset or "ml-100k", args.config_files, settings)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,7 @@
-"""From command-line flags to a checked RecBole ``Config``: model lookup, property files, short flag names."""
+"""From command-line flags to a checked RecBole ``Config``: model lookup, property files, checks."""
 
 from __future__ import annotations
 
-import ast
 import math
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,16 @@ from recbole_hybrid import HYBRID_MODELS, HybridSASRec
 from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.errors import ConfigError
 from recbole_hybrid.fast_trainer import check_trainer_config
+from recbole_hybrid.flags import SHORT_FLAGS, parse_value, read_settings
+from recbole_hybrid.resources import plugin_property_files
 from recbole_hybrid.sequence_trainer import check_sequence_config
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PROPERTIES_DIR = PROJECT_ROOT / "properties"
+__all__ = ["ConfigError", "SHORT_FLAGS", "parse_value", "parse_cli", "build_config", "resolve_model",
+           "property_files", "check_config", "PROJECT_ROOT"]
 
-#: Names researchers use (seed workflow) -> RecBole's keys.
-SHORT_FLAGS = {
-    "epochs": "epochs",
-    "patience": "stopping_step",
-    "batch_size": "train_batch_size",
-    "lr": "learning_rate",
-    "d_model": "hidden_size",
-    "n_heads": "n_heads",
-    "n_blocks": "n_layers",
-    "L_short": "L_short",
-    "L_long": "L_long",
-    "seed": "seed",
-}
+#: The folder above the package: the repository in a source checkout. Only checkout tools (the demo's config in
+#: ``configs/``, the tests) may rely on it; the package itself reads its own files with ``importlib.resources``.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Folders that a run writes to; made absolute at parse time because Ray trials run in other directories.
 PATH_KEYS = ("data_path", "checkpoint_dir", "results_dir", "graph_cache_dir")
@@ -40,7 +31,8 @@ def builtin_sequential_models() -> dict[str, type]:
     """RecBole's own sequential models by class name."""
     import recbole.model.sequential_recommender as seq
 
-    return {name: obj for name, obj in vars(seq).items() if isinstance(obj, type) and hasattr(obj, "calculate_loss")}
+    return {name: obj for name, obj in vars(seq).items()
+            if isinstance(obj, type) and hasattr(obj, "calculate_loss") and obj.__module__.startswith("recbole.")}
 
 
 def resolve_model(name: str | type) -> type:
@@ -56,48 +48,27 @@ def resolve_model(name: str | type) -> type:
     return models[name]
 
 
-def parse_value(text: str) -> Any:
-    """A command-line value as RecBole reads it: a Python literal when it parses as one, else the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        if text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        return text
-
-
 def parse_cli(argv: list[str]) -> tuple[str, str, list[str], dict[str, Any]]:
     """Split ``--model= --dataset= --config_files= --key=value ...`` into model, dataset, files and overrides.
 
-    Short names (``--lr``, ``--d_model``, ...) become RecBole keys; ``--config_files`` takes a space- or
-    comma-separated list.
+    ``flags.read_settings`` reads everything but ``--model`` and ``--dataset`` (defaults: HybridDiscrete,
+    ml-100k).
     """
-    model, dataset, files, overrides = "HybridDiscrete", "ml-100k", [], {}
+    model, dataset, rest = "HybridDiscrete", "ml-100k", []
     for arg in argv:
-        if not arg.startswith("--") or "=" not in arg:
-            raise ConfigError(f"cannot read argument {arg!r}: write flags as --key=value")
-        key, value = arg[2:].split("=", 1)
-        if key == "model":
-            model = value
-        elif key == "dataset":
-            dataset = value
-        elif key == "config_files":
-            files += [f for f in value.replace(",", " ").split() if f]
+        if arg.startswith("--model="):
+            model = arg.split("=", 1)[1]
+        elif arg.startswith("--dataset="):
+            dataset = arg.split("=", 1)[1]
         else:
-            overrides[SHORT_FLAGS.get(key, key)] = parse_value(value)
+            rest.append(arg)
+    files, overrides = read_settings(rest)
     return model, dataset, files, overrides
 
 
 def property_files(model_cls: type, dataset: str, config_files: list[str]) -> list[str]:
-    """Property files in priority order: overall, the model's (base classes first), the dataset's, the user's."""
-    files = [PROPERTIES_DIR / "overall.yaml"]
-    for cls in reversed(model_cls.__mro__):
-        path = PROPERTIES_DIR / "model" / f"{cls.__name__}.yaml"
-        if path.exists():
-            files.append(path)
-    dataset_file = PROPERTIES_DIR / "dataset" / f"{dataset}.yaml"
-    if dataset_file.exists():
-        files.append(dataset_file)
+    """Property files in priority order: the plugin's (overall, model with base classes first, dataset), the user's."""
+    files = plugin_property_files(model_cls, dataset)
     for f in config_files:
         if not Path(f).is_file():
             raise ConfigError(f"config file {f!r} does not exist")

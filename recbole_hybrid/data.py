@@ -1,7 +1,9 @@
 """Dataset commands.
 
-    python -m recbole_hybrid.data prepare --ratings path/to/ml-1m.zip|ratings.dat
-    python -m recbole_hybrid.data check --dataset=ml-1m [--data_path=dataset] [--expect_users=6034]
+    recbole-hybrid data prepare --ratings=path/to/ml-1m.zip|ratings.dat [--out=dataset] [--name=ml-1m]
+    recbole-hybrid data check --dataset=ml-1m [--data_path=dataset] [--expect_users=6034] [--key=value ...]
+
+(``python -m recbole_hybrid.data`` is the same command.)
 
 ``prepare`` writes RecBole atomic files from the GroupLens MovieLens-1M download (``UserID::MovieID::Rating::
 Timestamp`` lines, ISO-8859-1), for users who are offline or want their own copy; RecBole downloads ML-1M itself
@@ -9,12 +11,12 @@ when online. With the zip, ``movies.dat`` and ``users.dat`` become the ``.item``
 
 ``check`` loads a dataset exactly as a run does (the dataset's property file: rating and user filters) and prints
 users, items, interactions and the distribution of history lengths; it exits with status 1 when an expectation
-(``--expect_users``, ``--expect_items``, ``--expect_interactions``) does not hold.
+(``--expect_users``, ``--expect_items``, ``--expect_interactions``) does not hold. Other ``--key=value`` flags are
+RecBole settings, as for ``recbole-hybrid run``.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import warnings
@@ -24,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from recbole_hybrid.atomic import AtomicFileError, check_dataset_files
-from recbole_hybrid.config import ConfigError, build_config, parse_value
+from recbole_hybrid.atomic import check_dataset_files
+from recbole_hybrid.config import build_config
+from recbole_hybrid.errors import UsageError
+from recbole_hybrid.flags import add_config_files, command_parser, parse_command
 
 INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
 ITEM_HEADER = "item_id:token\tmovie_title:token_seq\trelease_year:token\tgenre:token_seq"
@@ -35,7 +39,7 @@ PERCENTILES = (5, 25, 50, 75, 95)
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
 
 
-class RatingsFormatError(ValueError):
+class RatingsFormatError(UsageError):
     """A GroupLens file line that is not of the expected form; the message names file and line."""
 
 
@@ -113,7 +117,9 @@ def prepare(ratings: str | Path, out_dir: str | Path = "dataset", name: str = "m
 
 
 class ExpectationError(ValueError):
-    """The dataset does not have the expected size; the message names each count that differs."""
+    """The dataset does not have the expected size; the message names each count that differs.
+
+    Not a ``UsageError``: the command ran as asked and its check failed (``data check`` exits with status 1)."""
 
 
 def check_dataset(dataset: str, config_files: list[str] | None = None, overrides: dict[str, Any] | None = None,
@@ -164,55 +170,42 @@ def check_dataset(dataset: str, config_files: list[str] | None = None, overrides
     return report
 
 
-def _check_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    overrides = {}
-    for item in args.overrides:
-        key, sep, value = item.lstrip("-").partition("=")
-        if not sep:
-            parser.error(f"cannot read {item!r}: write settings as key=value")
-        overrides[key] = parse_value(value)
-    if args.data_path:
-        overrides["data_path"] = args.data_path
-    files = [f for f in args.config_files.replace(",", " ").split() if f]
-    try:
-        check_dataset(args.dataset, files, overrides, expect={"users": args.expect_users, "items": args.expect_items,
-                                                              "interactions": args.expect_interactions})
-    except ExpectationError as err:
-        print(f"check failed: {err}", file=sys.stderr)
-        return 1
-    except (ConfigError, AtomicFileError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m recbole_hybrid.data SUBCOMMAND ...``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m recbole_hybrid.data", description=__doc__.split("\n")[0])
+def main(argv: list[str]) -> int:
+    """``recbole-hybrid data prepare|check ...``; returns the exit status (user mistakes raise)."""
+    summary, details = __doc__.split("\n\n", 1)
+    parser = command_parser("recbole-hybrid data", f"{summary}\n\n{details}", settings=False)
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("prepare", help="write RecBole atomic files from the GroupLens ML-1M download")
+    p = commands.add_parser("prepare", allow_abbrev=False,
+                            help="write RecBole atomic files from the GroupLens ML-1M download")
     p.add_argument("--ratings", required=True, help="ml-1m.zip or its ratings.dat")
     p.add_argument("--out", default="dataset", help="data_path folder (default: dataset)")
     p.add_argument("--name", default="ml-1m", help="dataset name (default: ml-1m)")
-    check = commands.add_parser("check", help="print a dataset's size after the protocol's filters; check it")
+    check = commands.add_parser("check", allow_abbrev=False,
+                                help="print a dataset's size after the protocol's filters; check it",
+                                epilog="Other --key=value flags are RecBole settings, as for recbole-hybrid run.")
     check.add_argument("--dataset", required=True)
     check.add_argument("--data_path", help="folder holding <dataset>/<dataset>.inter")
-    check.add_argument("--config_files", default="", help="extra property files, space or comma separated")
+    add_config_files(check)
     for key in ("users", "items", "interactions"):
         check.add_argument(f"--expect_{key}", type=int, help=f"fail unless the dataset has this many {key}")
-    check.add_argument("overrides", nargs="*", help="RecBole settings as key=value")
-    args = parser.parse_args(argv)
-    if args.command == "check":
-        return _check_command(parser, args)
+    args, settings = parse_command(parser, argv, settings=argv[:1] == ["check"])
     if args.command == "prepare":
-        try:
-            for path in prepare(args.ratings, args.out, args.name):
-                print(f"wrote {path}")
-        except (FileNotFoundError, RatingsFormatError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        for path in prepare(args.ratings, args.out, args.name):
+            print(f"wrote {path}")
+        return 0
+    if args.data_path:
+        settings["data_path"] = args.data_path
+    try:
+        check_dataset(args.dataset, args.config_files, settings,
+                      expect={"users": args.expect_users, "items": args.expect_items,
+                              "interactions": args.expect_interactions})
+    except ExpectationError as err:
+        print(f"check failed: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from recbole_hybrid.cli import run_command
+
+    sys.exit(run_command("data", main, sys.argv[1:]))

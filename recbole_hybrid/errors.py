@@ -1,5 +1,21 @@
-"""The error type of user mistakes (settings, flags), shared by every layer without import cycles."""
+"""The project's one error type for user mistakes; the console entry (``recbole_hybrid/cli.py``) prints it as one line.
+
+Every mistake a user can fix (a flag, a setting, a data file, a run folder made with other settings) raises a
+subclass of ``UsageError`` whose message names the flag, key, path or run and the way out. ``recbole-hybrid``
+catches it in one place and prints ``recbole-hybrid <command>: error: <message>``; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
 
 
-class ConfigError(ValueError):
+class UsageError(ValueError):
+    """A mistake of the user; the message names what is wrong (flag, key, path or run) and how to fix it."""
+
+
+class ConfigError(UsageError):
     """A configuration that cannot run; the message names the key and the problem."""
+
+
+class RunMismatchError(UsageError):
+    """A run folder made with other settings than the ones asked for now: resuming it would mix two runs."""

@@ -1,22 +1,23 @@
 """SASRec against the four hybrids under one protocol and one budget, for several seeds; then the analysis.
 
-    python -m recbole_hybrid.experiments PRESET [--dataset=ml-1m] [--seeds=3] [--models=SASRec,HybridFixed]
-                                               [--config_files=...] [--key=value ...]
-    python -m recbole_hybrid.experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=results/runs]
-                                                [--out_dir=results] [--save_csv]
+    recbole-hybrid experiments PRESET [--dataset=ml-1m] [--seeds=3] [--models=SASRec,HybridFixed]
+                                      [--config_files=...] [--key=value ...]
+    recbole-hybrid experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=results/runs]
+                                       [--out_dir=results] [--save_csv]
 
-PRESET is ``pipeline`` (2 epochs: does the pipeline run?), ``quick`` (50 epochs, patience 10), ``paper``
-(200 epochs, patience 20, batch 256, lr 1e-3), or ``tuned`` and ``literature``, whose settings all come from
-``--config_files`` (``literature``: configs/ml-1m/2026-11-27-literature.yaml); any ``--key=value`` (run.py's flags)
-overrides it. ``--models`` also takes control labels (``CONTROLS``): ``HybridDiscrete-nograph`` is HybridDiscrete
-with ``gnn_layers: 0``; its record's ``label`` tells it apart. Seeds are
+(``python -m recbole_hybrid.experiments`` is the same command.) PRESET is ``pipeline`` (2 epochs: does the
+pipeline run?), ``quick`` (50 epochs, patience 10), ``paper`` (200 epochs, patience 20, batch 256, lr 1e-3), or
+``tuned`` and ``literature``, whose settings all come from ``--config_files`` (``literature``:
+configs/ml-1m/2026-11-27-literature.yaml); any ``--key=value`` (run's settings) overrides it. ``--models`` also
+takes control labels (``CONTROLS``): ``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``; its
+record's ``label`` tells it apart. Seeds are
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
 in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
-command resumes an interrupted comparison where it stopped. Each hybrid run also saves
-its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as ``<run_id>.alpha.json``. Other overrides are not part of
-the id: give a comparison with other settings its own ``--results_dir`` and ``--checkpoint_dir``. With
-``--filter_seen=True`` (selection on validation NDCG@10 without seen items) ids read ``<preset>-fs``; analyse them
-with ``analyze --preset=<preset>-fs``.
+command resumes an interrupted comparison where it stopped; a run folder made with other settings is refused,
+naming the keys that differ. Each hybrid run also saves its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as
+``<run_id>.alpha.json``. Other overrides are not part of the id: give a comparison with other settings its own
+``--results_dir`` and ``--checkpoint_dir``. With ``--filter_seen=True`` (selection on validation NDCG@10 without
+seen items) ids read ``<preset>-fs``; analyse them with ``analyze --preset=<preset>-fs``.
 
 ``analyze`` reads only the saved records (see ``recbole_hybrid.analysis``); without ``--save_csv`` it prints the
 tables, with it it writes the CSVs, plots and ``results/README.md``.
@@ -32,8 +33,9 @@ import torch
 from tqdm import tqdm
 
 from recbole_hybrid import HYBRID_MODELS
-from recbole_hybrid.atomic import AtomicFileError
-from recbole_hybrid.config import ConfigError, build_config, parse_cli, resolve_model
+from recbole_hybrid.config import ConfigError, build_config, resolve_model
+from recbole_hybrid.errors import UsageError
+from recbole_hybrid.flags import add_config_files, command_parser, parse_command, positive_int
 from recbole_hybrid.records import load_checkpoint, write_json
 from recbole_hybrid.runner import run_experiment
 
@@ -124,55 +126,46 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
     return done
 
 
-def split_flags(argv: list[str], names: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
-    """Take ``--name=value`` flags of ``names`` out of ``argv``; return them and the rest."""
-    taken, rest = {}, []
-    for arg in argv:
-        key = arg[2:].split("=", 1)[0] if arg.startswith("--") else None
-        if key in names and "=" in arg:
-            taken[key] = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-    return taken, rest
-
-
 def main(argv: list[str]) -> int:
-    """Entry point of ``python -m recbole_hybrid.experiments``; returns the exit code."""
+    """``recbole-hybrid experiments PRESET|analyze ...``; returns the exit status (user mistakes raise)."""
     from recbole_hybrid.analysis import AnalysisError, analyze
 
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    try:
-        if command == "analyze":
-            flags, rest = split_flags(rest, ("dataset", "preset", "runs_dir", "out_dir"))
-            save = "--save_csv" in rest
-            rest = [a for a in rest if a != "--save_csv"]
-            if rest:
-                raise ConfigError(f"analyze: unknown arguments {rest}")
-            analyze(dataset=flags.get("dataset", "ml-1m"), preset=flags.get("preset", "paper"),
-                    runs_dir=flags.get("runs_dir", "results/runs"), out_dir=flags.get("out_dir", "results"),
-                    save=save, command=["python -m recbole_hybrid.experiments", *argv])
-            return 0
-        if command not in PRESETS:
-            raise ConfigError(f"unknown command {command!r}: choose a preset ({', '.join(PRESETS)}) or analyze")
-        flags, rest = split_flags(rest, ("seeds", "models"))
-        if not any(a.startswith("--dataset=") for a in rest):
-            rest = ["--dataset=ml-1m", *rest]  # the paper's dataset, as for analyze
-        model, dataset, files, overrides = parse_cli(rest)
-        if any(a.startswith("--model=") for a in rest):
-            raise ConfigError("use --models=A,B (a comparison runs several models), not --model")
-        seeds = flags.get("seeds", "3")
-        if not seeds.isdigit():
-            raise ConfigError(f"--seeds={seeds!r} must be a positive integer")
-        models = [m for m in flags.get("models", ",".join(MODELS)).split(",") if m]
-        run_comparison(command, dataset, int(seeds), models, files, overrides)
-    except (ConfigError, AnalysisError, AtomicFileError, FileNotFoundError, PermissionError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary, details = __doc__.split("\n\n", 1)
+    parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze")
+    for preset in PRESETS:
+        sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
+                                  description=f"Run the comparison with preset {preset!r} (see "
+                                              f"'recbole-hybrid experiments --help'). Other --key=value flags are "
+                                              f"RecBole settings of every run.")
+        sub.add_argument("--dataset", default="ml-1m", help="dataset name (default: ml-1m)")
+        sub.add_argument("--seeds", type=positive_int, default=3, help="number of seeds, from 2020 on (default: 3)")
+        sub.add_argument("--models", default=",".join(MODELS),
+                         help=f"comma-separated models (default: {','.join(MODELS)})")
+        add_config_files(sub)
+    sub = commands.add_parser("analyze", allow_abbrev=False, help="tables, significance and plots of saved runs",
+                              description="Tables, significance tests and plots from the saved run records.")
+    sub.add_argument("--dataset", default="ml-1m")
+    sub.add_argument("--preset", default="paper", help="preset of the runs to analyse (e.g. paper, paper-fs)")
+    sub.add_argument("--runs_dir", default="results/runs")
+    sub.add_argument("--out_dir", default="results")
+    sub.add_argument("--save_csv", action="store_true", help="write CSVs, plots and README.md (else print tables)")
+    args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
+    if args.command == "analyze":
+        try:
+            analyze(dataset=args.dataset, preset=args.preset, runs_dir=args.runs_dir, out_dir=args.out_dir,
+                    save=args.save_csv, command=["recbole-hybrid experiments", *argv])
+        except AnalysisError as err:
+            raise UsageError(str(err)) from None
+        return 0
+    if "model" in settings:
+        raise ConfigError("use --models=A,B (a comparison runs several models), not --model")
+    models = [m for m in args.models.split(",") if m]
+    run_comparison(args.command, args.dataset, args.seeds, models, args.config_files, settings)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from recbole_hybrid.cli import run_command
+
+    sys.exit(run_command("experiments", main, sys.argv[1:]))

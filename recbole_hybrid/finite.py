@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from recbole_hybrid.errors import UsageError
 
-class NonFiniteLossError(FloatingPointError):
+
+class NonFiniteLossError(UsageError, FloatingPointError):
     """The training loss became NaN or infinite at ``epoch``, ``step`` (or steps ``step..last_step`` when a fast
-    path checks a sum of several steps), all counted from 0."""
+    path checks a sum of several steps), all counted from 0. A ``UsageError``: settings that cannot train (a
+    learning rate far too high, ...) are the user's to change."""
 
     def __init__(self, value: float, epoch: int, step: int, last_step: int | None = None) -> None:
         where = f"step {step}" if last_step is None or last_step == step else f"steps {step}..{last_step}"

@@ -18,6 +18,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+#: Version of the graph code, part of every cache key: raise it whenever a change to this module changes the graph
+#: built from the same rows, so that no cache file of older code is ever read.
+GRAPH_VERSION = 1
+
 _MEMORY_CACHE: dict[str, sp.csr_matrix] = {}
 
 
@@ -65,13 +69,15 @@ def normalized_adjacency(counts: sp.csr_matrix, min_count: int) -> sp.csr_matrix
 
 def _cache_key(item_seq: np.ndarray, item_seq_len: np.ndarray, target: np.ndarray, n_items: int,
                window: int, min_count: int, dataset_name: str) -> str:
-    """Key on the dataset, the exact training rows (so the split and filters) and the graph parameters."""
-    h = hashlib.sha1()
-    for a in (item_seq_len, target):
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(np.ascontiguousarray(item_seq[:, :1]).tobytes())
-    h.update(f"{dataset_name}|{n_items}|{window}|{min_count}".encode())
-    return f"{dataset_name}-w{window}-m{min_count}-{h.hexdigest()[:16]}"
+    """Key on all the training rows the graph is built from (so the split and filters), its parameters and
+    ``GRAPH_VERSION``: one changed interaction, or a change of the graph code, gives another key."""
+    h = hashlib.sha256()
+    for a in (item_seq, item_seq_len, target):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    h.update(f"{dataset_name}|{n_items}|{window}|{min_count}|{GRAPH_VERSION}".encode())
+    return f"{dataset_name}-w{window}-m{min_count}-v{GRAPH_VERSION}-{h.hexdigest()[:16]}"
 
 
 def build_item_graph(dataset, window: int, min_count: int, cache_dir: str | os.PathLike | None = None) -> sp.csr_matrix:

@@ -1,7 +1,8 @@
 """Top-k recommendations from a saved model alone, for the item after each user's last known interaction.
 
-    python -m recbole_hybrid.recommend --checkpoint=RUN_DIR/best.pth --users=1,2,3 --topk=10 \
-        [--exclude_seen] [--out=recs.csv]
+    recbole-hybrid recommend --checkpoint=RUN_DIR/best.pth --users=1,2,3 --topk=10 [--exclude_seen] [--out=recs.csv]
+
+(``python -m recbole_hybrid.recommend`` is the same command.)
 
 The checkpoint's plain config rebuilds the dataset (id maps and, for the hybrids, the co-occurrence graph of the
 training split); nothing is trained. Each user's input is the last ``MAX_ITEM_LIST_LENGTH`` items of their whole
@@ -10,7 +11,6 @@ history in time order (validation and test items included), so the model predict
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 import warnings
@@ -24,8 +24,10 @@ from recbole.data import create_dataset
 from recbole.data.interaction import Interaction
 
 from recbole_hybrid.compat import init_seed
-from recbole_hybrid.config import ConfigError, build_config, resolve_model
-from recbole_hybrid.records import CheckpointError, load_checkpoint
+from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.errors import UsageError
+from recbole_hybrid.flags import command_parser, parse_command
+from recbole_hybrid.records import load_checkpoint
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
 
@@ -34,7 +36,7 @@ DERIVED_KEYS = ("model", "dataset", "device", "MODEL_TYPE", "MODEL_INPUT_TYPE", 
                 "single_spec", "valid_neg_sample_args", "test_neg_sample_args", "train_neg_sample_args")
 
 
-class UnknownUsersError(ValueError):
+class UnknownUsersError(UsageError):
     """Users that the model's dataset does not hold; ``users`` lists their tokens."""
 
     def __init__(self, users: list[str], dataset: str) -> None:
@@ -93,7 +95,7 @@ class Recommender:
     def recommend(self, tokens: list[str], topk: int, exclude_seen: bool = False) -> list[dict[str, Any]]:
         """``topk`` items per user as rows ``{user_id, rank, item_id, score, title}`` (original tokens, rank from 1)."""
         if topk < 1:
-            raise ValueError(f"topk={topk} must be >= 1")
+            raise UsageError(f"topk={topk} must be >= 1")
         uids = self.user_ids(tokens)
         max_len = self.config["MAX_ITEM_LIST_LENGTH"]
         seqs = torch.zeros(len(uids), max_len, dtype=torch.long)
@@ -134,25 +136,22 @@ def item_titles(config) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    """Print (and with ``--out`` write as CSV) each user's top-k items; return the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m recbole_hybrid.recommend", description=__doc__.split("\n")[0])
+    """Print (and with ``--out`` write as CSV) each user's top-k items; return the exit status (user mistakes raise)."""
+    summary, details = __doc__.split("\n\n", 1)
+    parser = command_parser("recbole-hybrid recommend", f"{summary}\n\n{details}", settings=False)
     parser.add_argument("--checkpoint", required=True, help="best.pth of a run (<checkpoint_dir>/<run_id>/best.pth)")
     parser.add_argument("--users", required=True, help="comma-separated user ids as in the dataset's files")
     parser.add_argument("--topk", type=int, default=10)
     parser.add_argument("--exclude_seen", action="store_true", help="never recommend an item the user had")
     parser.add_argument("--out", help="also write the rows to this CSV file")
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
+    args, _ = parse_command(parser, argv, settings=False)
     tokens = [t.strip() for t in args.users.split(",") if t.strip()]
-    try:
-        if not tokens:
-            raise ValueError("--users is empty: give user ids such as --users=1,2,3")
-        if not Path(args.checkpoint).is_file():
-            raise FileNotFoundError(f"checkpoint {args.checkpoint} not found")
-        rows = Recommender(args.checkpoint, args.device).recommend(tokens, args.topk, args.exclude_seen)
-    except (ValueError, FileNotFoundError, ConfigError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if not tokens:
+        raise UsageError("--users is empty: give user ids such as --users=1,2,3")
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint {args.checkpoint} not found")
+    rows = Recommender(args.checkpoint, args.device).recommend(tokens, args.topk, args.exclude_seen)
     for row in rows:
         print(f"{row['user_id']}\t{row['rank']}\t{row['item_id']}\t{row['title']}")
     if args.out:
@@ -164,4 +163,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from recbole_hybrid.cli import run_command
+
+    sys.exit(run_command("recommend", main, sys.argv[1:]))

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from recbole_hybrid.config import PROJECT_ROOT
+from recbole_hybrid.errors import UsageError
+from recbole_hybrid.resources import source_root
 
 
 def plain(value: Any) -> Any:
@@ -56,11 +57,14 @@ def versions() -> dict[str, str]:
 
     import recbole_hybrid
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
+    root = source_root()  # an installed copy has no commit of its own: its version says what it is
+    commit = None
+    if root is not None:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                    timeout=5).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            pass
     return {"python": platform.python_version(), "torch": torch.__version__, "recbole": recbole.__version__,
             "numpy": numpy.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
             "recbole_hybrid": recbole_hybrid.__version__, "git_commit": commit}
@@ -86,7 +90,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config, **extra: A
     return path
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError):
     """A checkpoint that is not tensors and plain data (or not a checkpoint at all); nothing in it was run."""
 
 

@@ -16,11 +16,15 @@ from recbole.data import create_dataset, data_preparation
 from recbole_hybrid.atomic import check_dataset_files
 from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.evaluation import CUTOFFS, METRICS
-from recbole_hybrid.records import device_name, plain, plain_config, save_ranks, versions, write_json
+from recbole_hybrid.fingerprint import describe, differences, run_settings, settings_hash
+from recbole_hybrid.records import (device_name, load_checkpoint, plain, plain_config, save_ranks, versions,
+                                    write_json)
 from recbole_hybrid.trainer import fit_and_test
 
-INVOCATION = "invocation.json"  # in each run folder: what resume_run needs to rebuild the run
+INVOCATION = "invocation.json"  # in each run folder: what resume_run needs to rebuild the run, and its fingerprint
+RUN_FILES = (INVOCATION, "best.pth", "last.pth")  # what a run folder holds
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
 
@@ -62,20 +66,29 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     ``HybridDiscrete-nograph`` differs from its model by a setting). ``test=False`` never evaluates the test split (its record holds ``"test": None``): hyper-parameter search trials
     select on validation only.
 
-    Checkpoints go to the run folder ``<checkpoint_dir>/<run_id>/``; with ``resume`` (and the same ``run_id``)
-    training continues from its ``last.pth``. ``resume_run`` does this from the folder alone.
+    Checkpoints go to the run folder ``<checkpoint_dir>/<run_id>/``, whose ``invocation.json`` records how the run
+    was started and its fingerprint (``fingerprint.run_settings``). With ``resume`` (and the same ``run_id``)
+    training continues from its ``last.pth``, but only with the settings the folder records: any defining key that
+    differs is refused (``RunMismatchError``) before anything is loaded or written. ``resume_run`` resumes from the
+    folder alone. A start that fails before its first epoch finishes leaves no run folder behind.
     """
     started = time.perf_counter()
     config = build_config(model, dataset, config_files, overrides)
     run_id = run_id or default_run_id(config)
     results_dir = Path(config["results_dir"])
     run_dir = Path(config["checkpoint_dir"]) / run_id
+    settings = run_settings(config)
+    if resume:
+        check_same_run(run_dir, settings)
+    elif (run_dir / "last.pth").is_file():
+        raise RunMismatchError(f"run folder {run_dir} already holds a run: resume it (run --resume={run_dir}), "
+                               f"or start this one under another run id (or delete that folder)")
     ensure_writable("results_dir", results_dir)
-    ensure_writable("checkpoint_dir", run_dir)
-    if not resume:
-        write_json(run_dir / INVOCATION, {"model": config["model"], "dataset": dataset, "run_id": run_id,
-                                          "config_files": [str(Path(f).resolve()) for f in config_files or []],
-                                          "overrides": plain(overrides or {})})
+    ensure_writable("checkpoint_dir", run_dir.parent)  # the run folder itself appears once the run can start
+    invocation = {"model": config["model"], "dataset": dataset, "run_id": run_id,
+                  "config_files": [str(Path(f).resolve()) for f in config_files or []],
+                  "overrides": plain(overrides or {}),
+                  "fingerprint": {"sha256": settings_hash(settings), "settings": settings}}
 
     data, train_data, valid_data, test_data = load_data(config)
     log(f"{config['model']} on {config['dataset']}: {data.user_num - 1} users, {data.item_num - 1} items, "
@@ -83,8 +96,15 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     init_seed(config["seed"], config["reproducibility"])
     model_cls = resolve_model(model)
     net = model_cls(config, train_data.dataset).to(config["device"])
-    result = fit_and_test(config, net, train_data, valid_data, test_data if test else None, run_dir, log=log,
-                          on_epoch=on_epoch, resume=resume)
+    created = not run_dir.exists()
+    write_json(run_dir / INVOCATION, invocation)  # on resume: the budget (epochs) and paths of this invocation
+    try:
+        result = fit_and_test(config, net, train_data, valid_data, test_data if test else None, run_dir, log=log,
+                              on_epoch=on_epoch, resume=resume)
+    except BaseException:
+        if created and not (run_dir / "last.pth").exists():  # nothing to resume: leave no half-written folder
+            remove_run_folder(run_dir)
+        raise
     ranks = save_ranks(results_dir / f"{run_id}.ranks.npz", **result.pop("evaluations"))
 
     record = {
@@ -102,6 +122,7 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
         "checkpoint": str(run_dir / "best.pth"),
         "ranks_file": ranks.name,
         "wall_time_s": time.perf_counter() - started,
+        "fingerprint": invocation["fingerprint"]["sha256"],
         "config": plain_config(config),
     }
     path = write_json(results_dir / f"{run_id}.json", record)
@@ -110,13 +131,51 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     return record
 
 
-def resume_run(run_dir: str | Path, log=print, on_epoch=None) -> dict[str, Any]:
-    """Continue the interrupted run whose checkpoint folder is ``run_dir``, with its original settings."""
+def recorded_settings(run_dir: Path) -> dict[str, Any]:
+    """The fingerprint a run folder records; for folders written before fingerprints, the config in ``last.pth``."""
+    path = run_dir / INVOCATION
+    if path.is_file():
+        fingerprint = json.loads(path.read_text()).get("fingerprint")
+        if fingerprint:
+            return fingerprint["settings"]
+    if (run_dir / "last.pth").is_file():
+        return run_settings(load_checkpoint(run_dir / "last.pth")["config"])
+    raise FileNotFoundError(f"cannot resume: {run_dir} holds no run ({INVOCATION} and last.pth not found); "
+                            f"start the run without resuming")
+
+
+def check_same_run(run_dir: Path, settings: dict[str, Any]) -> None:
+    """Refuse to continue the run in ``run_dir`` with ``settings`` when a defining key differs (one line)."""
+    diff = differences(recorded_settings(run_dir), settings)
+    if diff:
+        raise RunMismatchError(f"run folder {run_dir} was made with other settings ({describe(diff)}): not resumed; "
+                               f"resume it with its own settings (run --resume={run_dir}), or start fresh under "
+                               f"another run id (or delete that folder)")
+
+
+def remove_run_folder(run_dir: Path) -> None:
+    """Delete the files a run writes into ``run_dir``, then the folder if nothing else is in it."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        pass  # something else lives there: leave it
+
+
+def resume_run(run_dir: str | Path, log=print, on_epoch=None, epochs: int | None = None) -> dict[str, Any]:
+    """Continue the interrupted run whose checkpoint folder is ``run_dir``, with its original settings.
+
+    ``epochs`` replaces the budget (the one setting a resumed run may change).
+    """
     path = Path(run_dir) / INVOCATION
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: {path} not found; --resume takes a run folder <checkpoint_dir>/<run_id>")
     inv = json.loads(path.read_text())
-    return run_experiment(inv["model"], inv["dataset"], inv["config_files"], inv["overrides"], run_id=inv["run_id"],
+    overrides = {**inv["overrides"], **({"epochs": epochs} if epochs is not None else {}),
+                 # the folder may have moved since: its run lives where it is now
+                 "checkpoint_dir": str(Path(run_dir).resolve().parent)}
+    return run_experiment(inv["model"], inv["dataset"], inv["config_files"], overrides, run_id=Path(run_dir).name,
                           log=log, on_epoch=on_epoch, resume=True)
 
 

@@ -276,7 +276,8 @@ def final_test(opts: SearchOptions, properties: Path, log=print) -> dict[str, An
     from recbole_hybrid.records import write_json
 
     overrides = {**{k: v for k, v in opts.overrides.items() if k != "seed"},
-                 "results_dir": str(Path(opts.out_dir).resolve() / "final_test")}
+                 "results_dir": str(Path(opts.out_dir).resolve() / "final_test"),
+                 "checkpoint_dir": str(Path(opts.out_dir).resolve() / "final_test" / "checkpoints")}
     done = run_comparison("tuned", opts.dataset, seeds=opts.final_test, models=[opts.model],
                           config_files=[*opts.config_files, str(properties)], overrides=overrides, log=log,
                           progress=False)

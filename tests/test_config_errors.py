@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recbole_hybrid.config import SHORT_FLAGS, ConfigError, build_config, parse_cli
+from recbole_hybrid.errors import UsageError
 from tests.conftest import TINY
 
 
@@ -42,7 +43,7 @@ def test_model_defaults_come_from_the_yaml_files():
     (["model=SASRec"], "--key=value"),
 ])
 def test_unreadable_arguments(argv, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(UsageError, match=message):
         parse_cli(argv)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from recbole_hybrid.config import PROJECT_ROOT
-from recbole_hybrid.data import ExpectationError, check_dataset, main
+from recbole_hybrid.cli import main as console
+from recbole_hybrid.data import ExpectationError, check_dataset
 
 
 def test_check_reports_the_filtered_dataset_and_fails_on_a_wrong_expectation(capsys):
@@ -21,10 +22,15 @@ def test_check_reports_the_filtered_dataset_and_fails_on_a_wrong_expectation(cap
 
 
 def test_command_line_exit_codes(capsys, tmp_path):
-    assert main(["check", "--dataset=ml-100k", "--expect_users=5"]) == 1
+    assert console(["data", "check", "--dataset=ml-100k", "--expect_users=5"]) == 1
     assert "check failed: ml-100k: users: expected 5, found 938" in capsys.readouterr().err
-    assert main(["check", "--dataset=ml-1m", f"--data_path={tmp_path}"]) == 2
+    assert console(["data", "check", "--dataset=ml-100k", "--expect_users=938",
+                    "--user_inter_num_interval=[5,20]"]) == 1  # RecBole settings as --key=value reach the check
+    assert "users: expected 938, found" in capsys.readouterr().err
+    assert console(["data", "check", "--dataset=ml-1m", f"--data_path={tmp_path}"]) == 2
     assert f"{tmp_path}/ml-1m/ml-1m.inter not found" in capsys.readouterr().err
+    assert console(["data", "prepare", "--ratings=x.zip", "--lr=1"]) == 2  # prepare takes no RecBole settings
+    assert "unrecognized arguments: --lr=1" in capsys.readouterr().err
 
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -33,5 +39,5 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 @pytest.mark.skipif(not (SHARED_DATA / "ml-1m" / "ml-1m.inter").is_file(),
                     reason="ML-1M copy not present (not redistributable)")
 def test_seed_protocol_of_ml1m_has_6034_users(capsys):
-    assert main(["check", "--dataset=ml-1m", f"--data_path={SHARED_DATA}", "--expect_users=6034"]) == 0
+    assert console(["data", "check", "--dataset=ml-1m", f"--data_path={SHARED_DATA}", "--expect_users=6034"]) == 0
     assert "6034 users" in capsys.readouterr().out

@@ -9,7 +9,8 @@ import pytest
 from recbole_hybrid.atomic import check_atomic_file
 from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.config import build_config
-from recbole_hybrid.data import RatingsFormatError, main, prepare
+from recbole_hybrid.cli import main as console
+from recbole_hybrid.data import RatingsFormatError, prepare
 from recbole_hybrid.runner import load_data
 from tests.conftest import TINY
 
@@ -61,7 +62,7 @@ def test_bad_inputs_are_named(tmp_path, capsys):
     with pytest.raises(RatingsFormatError, match=r"ratings.dat, line 2: expected UserID::MovieID::Rating::Timestamp"):
         prepare(bad, tmp_path / "out")
     assert not (tmp_path / "out" / "ml-1m" / "ml-1m.inter").exists()  # nothing half-written
-    assert main(["prepare", f"--ratings={tmp_path / 'missing.zip'}", f"--out={tmp_path}"]) == 2
+    assert console(["data", "prepare", f"--ratings={tmp_path / 'missing.zip'}", f"--out={tmp_path}"]) == 2
     assert "missing.zip not found" in capsys.readouterr().err
     empty = tmp_path / "empty.dat"
     empty.write_text("\n")

@@ -12,7 +12,8 @@ from conftest import TINY
 from recbole_hybrid.analysis import AnalysisError, analyze, load_runs
 from recbole_hybrid.config import ConfigError
 from recbole_hybrid.evaluation import metrics_from_ranks
-from recbole_hybrid.experiments import MODELS, PRESETS, is_done, main, run_comparison, run_id, seed_list
+from recbole_hybrid.cli import main as console
+from recbole_hybrid.experiments import MODELS, PRESETS, is_done, run_comparison, run_id, seed_list
 
 #: ml-100k cut to its 256 users with at most 20 interactions, so five models x 2 epochs take about a minute here.
 E2E = {**{k: v for k, v in TINY.items() if k != "epochs"}, "user_inter_num_interval": "[5,20]"}
@@ -126,14 +127,21 @@ def test_analyze_without_records_names_the_folder(tmp_path):
 
 
 def test_bad_command_lines_end_with_a_clear_error(capsys, tmp_path):
-    assert main(["fast", "--dataset=ml-100k"]) == 2
-    assert "unknown command 'fast'" in capsys.readouterr().err
-    assert main(["pipeline", "--seeds=two"]) == 2
-    assert "--seeds='two' must be a positive integer" in capsys.readouterr().err
-    assert main(["pipeline", "--models=SASRec,HybridFancy", f"--results_dir={tmp_path}"]) == 2
-    assert "unknown model 'HybridFancy'" in capsys.readouterr().err
-    assert main(["analyze", f"--runs_dir={tmp_path}", "--bogus"]) == 2
-    assert "unknown arguments ['--bogus']" in capsys.readouterr().err
+    assert console(["experiments", "fast", "--dataset=ml-100k"]) == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+    assert console(["experiments", "pipeline", "--seeds=two"]) == 2
+    assert "argument --seeds: 'two' must be a positive integer" in capsys.readouterr().err
+    assert console(["experiments", "pipeline", "--models=SASRec,HybridFancy", f"--results_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recbole-hybrid experiments: error: unknown model 'HybridFancy'") and err.count("\n") == 1
+    assert console(["experiments", "pipeline", "--model=SASRec", f"--results_dir={tmp_path}"]) == 2
+    assert "use --models=A,B" in capsys.readouterr().err
+    assert console(["experiments", "pipeline", "lr=0.1", f"--results_dir={tmp_path}"]) == 2
+    assert "cannot read argument 'lr=0.1': write settings as --key=value" in capsys.readouterr().err
+    assert console(["experiments", "analyze", f"--runs_dir={tmp_path}", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert console(["experiments", "analyze", f"--runs_dir={tmp_path}"]) == 2  # AnalysisError: one line
+    assert f"recbole-hybrid experiments: error: no run records" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="seeds=0"):
         seed_list(0)
     assert seed_list(3) == [2020, 2021, 2022]

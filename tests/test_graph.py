@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.config import build_config
-from recbole_hybrid.graph import _MEMORY_CACHE, build_item_graph, cooccurrence_counts, normalized_adjacency
+from recbole_hybrid import graph
+from recbole_hybrid.graph import _MEMORY_CACHE, _cache_key, build_item_graph, cooccurrence_counts, normalized_adjacency
 from recbole_hybrid.runner import load_data
 
 
@@ -72,3 +73,20 @@ def test_graph_is_cached_in_memory_and_on_disk(ml100k_data, tmp_path):
     assert (from_disk != first).nnz == 0
     other = build_item_graph(train, window=2, min_count=5, cache_dir=tmp_path)  # other parameters, other key
     assert len(list(tmp_path.glob("*.npz"))) == 2 and (other != first).nnz > 0
+
+
+def test_cache_key_covers_every_training_interaction_and_the_graph_code(monkeypatch):
+    rng = np.random.default_rng(0)
+    seq = rng.integers(1, 50, size=(40, 8))
+    lengths, targets = rng.integers(1, 9, size=40), rng.integers(1, 50, size=40)
+    key = _cache_key(seq, lengths, targets, 50, 3, 5, "toy")
+    assert _cache_key(seq.copy(), lengths.copy(), targets.copy(), 50, 3, 5, "toy") == key
+    for changed in range(3):  # one item deep inside one prefix, one length, one target
+        arrays = [seq.copy(), lengths.copy(), targets.copy()]
+        if changed == 0:
+            arrays[0][17, 5] = arrays[0][17, 5] % 49 + 1
+        else:
+            arrays[changed][17] = arrays[changed][17] % 8 + 1
+        assert _cache_key(*arrays, 50, 3, 5, "toy") != key, f"array {changed}"
+    monkeypatch.setattr(graph, "GRAPH_VERSION", graph.GRAPH_VERSION + 1)
+    assert _cache_key(seq, lengths, targets, 50, 3, 5, "toy") != key

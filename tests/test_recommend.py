@@ -10,7 +10,8 @@ import torch
 
 from recbole_hybrid import HybridDiscrete
 from recbole_hybrid.compat import init_seed
-from recbole_hybrid.recommend import Recommender, UnknownUsersError, main
+from recbole_hybrid.cli import main as console
+from recbole_hybrid.recommend import Recommender, UnknownUsersError
 from recbole_hybrid.records import save_checkpoint
 
 USERS = ["1", "7", "13"]
@@ -80,14 +81,15 @@ def test_unknown_users_are_named(recommender):
 
 def test_command_line_prints_and_writes_csv(saved, tmp_path, capsys):
     out = tmp_path / "recs.csv"
-    assert main([f"--checkpoint={saved[0]}", "--users=1,7", "--topk=3", "--exclude_seen", f"--out={out}"]) == 0
+    assert console(["recommend", f"--checkpoint={saved[0]}", "--users=1,7", "--topk=3", "--exclude_seen",
+                    f"--out={out}"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(printed) == len(rows) == 6
     assert [line.split("\t") for line in printed] == [[r["user_id"], r["rank"], r["item_id"], r["title"]]
                                                       for r in rows]
-    assert main([f"--checkpoint={saved[0]}", "--users=1,424242"]) == 2
-    assert "unknown user(s) 424242" in capsys.readouterr().err
-    assert main([f"--checkpoint={tmp_path / 'missing.pth'}", "--users=1"]) == 2
+    assert console(["recommend", f"--checkpoint={saved[0]}", "--users=1,424242"]) == 2
+    assert "recbole-hybrid recommend: error: unknown user(s) 424242" in capsys.readouterr().err
+    assert console(["recommend", f"--checkpoint={tmp_path / 'missing.pth'}", "--users=1"]) == 2
     assert "missing.pth not found" in capsys.readouterr().err

@@ -61,7 +61,8 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, str(PROJECT_ROOT / "run.py"), "--model=Nope", "--dataset=ml-100k"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: unknown model 'Nope'") and "Traceback" not in result.stderr
+    assert result.stderr.startswith("recbole-hybrid run: error: unknown model 'Nope'")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 def test_missing_dataset_files_are_named(tmp_path, tiny):

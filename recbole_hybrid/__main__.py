@@ -1,0 +1,7 @@
+"""``python -m recbole_hybrid COMMAND ...`` is ``recbole-hybrid COMMAND ...``."""
+
+import sys
+
+from recbole_hybrid.cli import main
+
+sys.exit(main())
