@@ -25,6 +25,7 @@ tables, with it it writes the CSVs, plots and ``results/README.md``.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +35,8 @@ from tqdm import tqdm
 
 from recbole_hybrid import HYBRID_MODELS
 from recbole_hybrid.config import ConfigError, build_config, resolve_model
-from recbole_hybrid.errors import UsageError
+from recbole_hybrid.errors import RunMismatchError, UsageError
+from recbole_hybrid.fingerprint import describe, differences, run_settings
 from recbole_hybrid.flags import add_config_files, command_parser, parse_command, positive_int
 from recbole_hybrid.records import load_checkpoint, write_json
 from recbole_hybrid.runner import run_experiment
@@ -70,10 +72,22 @@ def seed_list(seeds: int) -> list[int]:
     return list(range(FIRST_SEED, FIRST_SEED + seeds))
 
 
-def is_done(results_dir: str | Path, rid: str) -> bool:
-    """A run counts as done when both its record and its ranks exist (the record is written last)."""
+def is_done(results_dir: str | Path, rid: str, config=None) -> bool:
+    """A run counts as done when both its record and its ranks exist (the record is written last).
+
+    With ``config``, a done run's record must have been made with the same defining settings; else
+    ``RunMismatchError`` names the keys that differ (skipping it would report another run's numbers).
+    """
     folder = Path(results_dir)
-    return (folder / f"{rid}.json").is_file() and (folder / f"{rid}.ranks.npz").is_file()
+    done = (folder / f"{rid}.json").is_file() and (folder / f"{rid}.ranks.npz").is_file()
+    if done and config is not None:
+        recorded = run_settings(json.loads((folder / f"{rid}.json").read_text())["config"])
+        diff = differences(recorded, run_settings(config))
+        if diff:
+            raise RunMismatchError(
+                f"run {rid} in {folder} was made with other settings ({describe(diff)}): not skipped; give this "
+                f"comparison its own --results_dir and --checkpoint_dir, or move that record away")
+    return done
 
 
 def save_alpha_curve(record: dict[str, Any], path: str | Path) -> Path:
@@ -114,7 +128,7 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
         bar.set_postfix_str(rid)
         results_dir = Path(config["results_dir"])
         resume = (Path(config["checkpoint_dir"]) / rid / "last.pth").is_file()
-        status = "skipped" if is_done(results_dir, rid) else "resumed" if resume else "ran"
+        status = "skipped" if is_done(results_dir, rid, config) else "resumed" if resume else "ran"
         if status != "skipped":
             record = run_experiment(model, dataset, config_files, run_settings, run_id=rid, log=emit,
                                     resume=resume, label=label)

@@ -11,6 +11,7 @@ import pytest
 from conftest import TINY
 from recbole_hybrid.analysis import AnalysisError, analyze, load_runs
 from recbole_hybrid.config import ConfigError
+from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.evaluation import metrics_from_ranks
 from recbole_hybrid.cli import main as console
 from recbole_hybrid.experiments import MODELS, PRESETS, is_done, run_comparison, run_id, seed_list
@@ -174,3 +175,22 @@ def test_filter_seen_selects_on_the_filtered_validation_ndcg(tmp_path):
     best = load_checkpoint(tmp_path / "s" / "fs" / "best.pth")
     assert best["valid"] == pytest.approx(record["best_valid_filter_seen"])
     assert best["valid"]["ndcg@10"] != pytest.approx(record["best_valid"]["ndcg@10"])
+
+
+def test_a_finished_run_with_other_settings_is_refused_not_skipped(pipeline):
+    changed = {**pipeline["overrides"], "learning_rate": 0.01}
+    with pytest.raises(RunMismatchError, match=r"SASRec-ml-100k-pipeline-seed2020 .* other settings "
+                                               r"\(learning_rate 0\.001 -> 0\.01\): not skipped"):
+        run_comparison("pipeline", "ml-100k", seeds=1, models=["SASRec"], overrides=changed, progress=False)
+
+
+def test_control_label_trains_its_model_with_the_control_setting(tmp_path):
+    overrides = {**E2E, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
+                 "graph_cache_dir": str(tmp_path / "graph"), "epochs": 1}
+    (done,) = run_comparison("pipeline", "ml-100k", seeds=1, models=["HybridDiscrete-nograph"],
+                             overrides=overrides, progress=False)
+    record = json.loads((tmp_path / "runs" / f"{done['run_id']}.json").read_text())
+    assert done["run_id"] == "HybridDiscrete-nograph-ml-100k-pipeline-seed2020"
+    assert (record["model"], record["label"], record["config"]["gnn_layers"]) == (
+        "HybridDiscrete", "HybridDiscrete-nograph", 0)
+    assert (tmp_path / "runs" / f"{done['run_id']}.alpha.json").is_file()

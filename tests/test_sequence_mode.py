@@ -79,7 +79,8 @@ def test_rows_out_of_time_order_are_refused(ml100k_data):
 def model_for(cls, dataset, tmp_path, **overrides):
     with bare_argv():
         cfg = build_config(cls.__name__ if cls is not SASRec else "SASRec", "ml-100k", [],
-                           {**TINY, "graph_cache_dir": str(tmp_path / "graph"), **overrides})
+                           {**TINY, "graph_cache_dir": str(tmp_path / "graph"), "sequence_alpha_tolerance": 0.0,
+                            **overrides})  # exact a(L) for every variant (HybridContinuous's default is 0.02)
     torch.manual_seed(0)
     model = cls(cfg, dataset)
     if isinstance(model, HybridLearnable):  # distinct learned weights, not the starting values
