@@ -15,8 +15,9 @@ the id: give a comparison with other settings its own ``--results_dir`` and ``--
 ``--filter_seen=True`` (selection on validation NDCG@10 without seen items) ids read ``<preset>-fs``; analyse them
 with ``analyze --preset=<preset>-fs``.
 
-``analyze`` reads only the saved records (see ``recbole_hybrid.analysis``); without ``--save_csv`` it prints the
-tables, with it it writes the CSVs, plots and ``results/README.md``.
+``analyze`` reads only the saved records (``recbole_hybrid.runs``, ``analysis``, ``report``); without ``--save_csv``
+it prints the tables and findings, with it it writes the CSVs, plots and ``<out_dir>/README.md``. It refuses runs
+that do not share one protocol and recipe (``runs.check_one_protocol``), naming the runs and keys.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def split_flags(argv: list[str], names: tuple[str, ...]) -> tuple[dict[str, str]
 
 def main(argv: list[str]) -> int:
     """Entry point of ``python -m recbole_hybrid.experiments``; returns the exit code."""
-    from recbole_hybrid.analysis import AnalysisError, analyze
+    from recbole_hybrid.report import analyze
+    from recbole_hybrid.runs import AnalysisError
 
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
