@@ -146,7 +146,7 @@ def significance(runs: list[Run], n_boot: int = 10_000) -> pd.DataFrame:
                              "in_family": seed == "pooled" or len(samples) == 1})
     table = pd.DataFrame(rows)
     if table.empty:
-        raise AnalysisError(f"no label shares a seed with {BASELINE}: nothing to compare")
+        raise AnalysisError(f"nothing to compare: no run of another model shares a seed with a {BASELINE} run")
     family = table["in_family"].to_numpy()
     table["p_holm"] = np.nan
     table.loc[family, "p_holm"] = holm(table.loc[family, "t_p"].to_numpy())

@@ -66,10 +66,12 @@ def write_report(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Pat
 
 # ---- sentences -------------------------------------------------------------------------------------------------
 
-def _family_row(sig: pd.DataFrame, model: str, baseline: str, candidates: str = PRIMARY_CANDIDATES) -> pd.Series:
+def _family_row(sig: pd.DataFrame, model: str, baseline: str,
+                candidates: str = PRIMARY_CANDIDATES) -> pd.Series | None:
+    """The main (Holm family) row of one comparison, or None when the two labels share no seed."""
     rows = sig[(sig["model"] == model) & (sig["baseline"] == baseline) & (sig["candidates"] == candidates)
                & sig["p_holm"].notna()]
-    return rows.iloc[0]
+    return rows.iloc[0] if len(rows) else None
 
 
 def _seeds_above(row: pd.Series) -> tuple[int, int]:
@@ -144,6 +146,9 @@ def _graph_sentences(runs: list[Run], sig: pd.DataFrame) -> list[str]:
     out = []
     for model, control in pairs:
         row = _family_row(sig, model, control)
+        if row is None:
+            out.append(f"{model} and its control {control} share no seed: the graph's effect is not measured.")
+            continue
         layers = sorted({r.record["config"].get("gnn_layers") for r in runs if r.label == model})
         name = f"{model} (gnn_layers={', '.join(map(str, layers))}) against its control {control} (gnn_layers=0: " \
                f"the same parameters, no graph propagation)"
@@ -154,7 +159,7 @@ def _graph_sentences(runs: list[Run], sig: pd.DataFrame) -> list[str]:
         else:
             text = f"The graph adds nothing measurable: {name}: {_versus(row)}."
             control_row = _family_row(sig, control, BASELINE)
-            if control_row["p_holm"] < LEVEL and control_row["mean_diff"] > 0:
+            if control_row is not None and control_row["p_holm"] < LEVEL and control_row["mean_diff"] > 0:
                 text += (f" The control alone is significantly above {BASELINE}, so what helps is the extra "
                          f"embedding table, not the graph.")
         out.append(text)
@@ -181,7 +186,11 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
     for model in model_order(runs):
         if model == BASELINE:
             continue
-        out.append(_overall_sentence(_family_row(sig, model, BASELINE)))
+        row = _family_row(sig, model, BASELINE)
+        if row is None:
+            out.append(f"{model} has no seed in common with {BASELINE}: it is not compared.")
+            continue
+        out.append(_overall_sentence(row))
         group_text = _group_sentence(groups, model)
         if group_text:
             out.append(group_text)

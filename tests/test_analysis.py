@@ -254,3 +254,16 @@ def test_the_analysis_modules_import_one_way():
                 parts = node.module.split(".")
                 imported.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
         assert not imported & set(layers[i:]) - {name}, f"{name} imports {imported & set(layers[i:])}"
+
+
+def test_a_label_without_a_shared_seed_is_named_not_compared(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    write_run(folder, "HybridFixed", 2030, _base_ranks(2030), config={"fixed_alpha": 0.5})
+    runs = load_runs(folder, "ml-1m", "paper")
+    tables = analysis.tables(runs, n_boot=200)
+    assert "HybridFixed" not in set(tables["significance"]["model"])
+    assert "HybridFixed has no seed in common with SASRec: it is not compared." in findings(runs, tables)
+    for path in folder.glob("Hybrid*"):
+        path.unlink()
+    with pytest.raises(AnalysisError, match="nothing to compare"):
+        analysis.significance(load_runs(folder, "ml-1m", "paper"))
