@@ -8,7 +8,8 @@ Timestamp`` lines, ISO-8859-1), for users who are offline or want their own copy
 when online. With the zip, ``movies.dat`` and ``users.dat`` become the ``.item`` and ``.user`` files as well.
 
 ``check`` loads a dataset exactly as a run does (the dataset's property file: rating and user filters) and prints
-users, items, interactions and the distribution of history lengths; it exits with status 1 when an expectation
+users, items, interactions, the distribution of history lengths and RecBole's sequence rows per split (their total
+is what a run records as ``interactions``); it exits with status 1 when an expectation
 (``--expect_users``, ``--expect_items``, ``--expect_interactions``) does not hold.
 """
 

@@ -105,6 +105,8 @@ def _load_run(path: Path) -> Run:
     missing = [key for key in _REQUIRED if key not in record]
     if missing:
         raise AnalysisError(f"{path}: not a complete run record, missing {', '.join(missing)}")
+    if not isinstance(record["config"], dict):
+        raise AnalysisError(f"{path}: its config is not a JSON object")
     ranks_path = path.with_name(record.get("ranks_file") or f"{path.stem}.ranks.npz")
     if not ranks_path.is_file():
         raise AnalysisError(f"{path}: its per-user ranks {ranks_path.name} are missing (an interrupted run? "
