@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from recbole_hybrid.lengths import bin_index
+
 
 def _check_unit_interval(name: str, value: float, open_interval: bool = False) -> float:
     value = float(value)
@@ -46,12 +48,14 @@ def check_length_bins(L_short: int, L_long: int, max_seq_length: int) -> None:
 def length_bin(item_seq_len: torch.Tensor, L_short: int, L_long: int) -> torch.Tensor:
     """Bin index per sequence: 0 for ``L <= L_short``, 1 for ``L_short < L <= L_long``, 2 for ``L > L_long``.
 
+    The rule is ``lengths.bin_index``, shared with the dataset check and the analysis's length groups.
+
     Args:
         item_seq_len: ``[B]`` long.
     Returns:
         ``[B]`` long in ``{0, 1, 2}``.
     """
-    return (item_seq_len > L_short).long() + (item_seq_len > L_long).long()
+    return bin_index(item_seq_len, L_short, L_long).long()
 
 
 class FixedAlpha(nn.Module):

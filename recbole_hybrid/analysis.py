@@ -1,84 +1,32 @@
-"""Tables, tests and plots of a comparison, computed from the saved run records and per-user ranks only.
+"""The comparison's tables, computed from the saved run records and per-user ranks only (``runs.load_runs``).
 
 Every metric is recomputed from the saved ranks (``evaluation.metrics_from_ranks``), so the overall table, the
 length groups and the significance tests all rest on the same per-user numbers. Each table has a ``candidates``
 column: ``all_items`` (RecBole's protocol) or ``seen_excluded`` (``filter_seen``: the user's earlier items are not
-candidates; the literature's ML-1M protocol).
+candidates; the literature's ML-1M protocol and this project's primary metric). The ``model`` column holds each
+run's label (``Run.label``): the model class, or a control's or variant's own name.
 """
 
 from __future__ import annotations
-
-import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recbole_hybrid import HYBRID_MODELS
 from recbole_hybrid.evaluation import CUTOFFS, METRICS, metrics_from_ranks, per_user_metric
-from recbole_hybrid.records import load_ranks
-from recbole_hybrid.stats import paired_tests
+from recbole_hybrid.lengths import group_names, group_ranges
+from recbole_hybrid.runs import BASELINE, GROUPS, AnalysisError, Run, config_value, model_order
+from recbole_hybrid.stats import bootstrap_mean_ci, holm, paired_tests
 
 METRIC_KEYS = tuple(f"{m}@{k}" for m in METRICS for k in CUTOFFS)
 CANDIDATES = {"all_items": "rank", "seen_excluded": "rank_filter_seen"}
-BASELINE = "SASRec"
-MODEL_ORDER = (BASELINE, *HYBRID_MODELS)
-GROUPS = ("short", "mid", "long")
+PRIMARY_CANDIDATES = "seen_excluded"
 SIGNIFICANCE_METRIC = "ndcg@10"
-
-
-class AnalysisError(ValueError):
-    """The saved runs cannot be analysed together; the message names the runs or files."""
-
-
-@dataclass
-class Run:
-    """One saved run: its JSON record, its per-user ranks and, for learned policies, its ``a(L)`` curve."""
-
-    record: dict
-    ranks: dict[str, np.ndarray]
-    alpha: dict | None
-
-    @property
-    def model(self) -> str:
-        return self.record["model"]
-
-    @property
-    def seed(self) -> int:
-        return self.record["seed"]
-
-
-def load_runs(runs_dir: str | Path, dataset: str, preset: str) -> list[Run]:
-    """Every complete run ``*-<dataset>-<preset>-seed*`` in ``runs_dir``, sorted by model and seed."""
-    runs_dir = Path(runs_dir)
-    paths = sorted(runs_dir.glob(f"*-{dataset}-{preset}-seed*.json"))
-    paths = [p for p in paths if not p.name.endswith(".alpha.json")]
-    if not paths:
-        raise AnalysisError(f"no run records *-{dataset}-{preset}-seed*.json in {runs_dir}: run "
-                            f"`python -m recbole_hybrid.experiments {preset} --dataset={dataset}` first")
-    runs = []
-    for path in paths:
-        record = json.loads(path.read_text())
-        ranks_path = path.with_name(record.get("ranks_file") or f"{path.stem}.ranks.npz")
-        if not ranks_path.is_file():
-            raise AnalysisError(f"{path}: its per-user ranks {ranks_path.name} are missing (an interrupted run? "
-                                f"delete the record and run the comparison again)")
-        alpha_path = path.with_name(f"{path.stem}.alpha.json")
-        alpha = json.loads(alpha_path.read_text()) if alpha_path.is_file() else None
-        runs.append(Run(record, load_ranks(ranks_path), alpha))
-    for key in ("L_short", "L_long", "MAX_ITEM_LIST_LENGTH", "val_interval", "user_inter_num_interval"):
-        values = {json.dumps(r.record["config"].get(key)) for r in runs}
-        if len(values) > 1:
-            raise AnalysisError(f"runs in {runs_dir} differ in {key} ({', '.join(sorted(values))}): "
-                                f"they do not share one protocol")
-    return sorted(runs, key=lambda r: (r.model, r.seed))
-
-
-def model_order(runs: list[Run]) -> list[str]:
-    models = {r.model for r in runs}
-    return [m for m in MODEL_ORDER if m in models] + sorted(models - set(MODEL_ORDER))
+#: Hybrids whose ``a(L)`` is learned; their curves are plotted per seed.
+LEARNED_POLICIES = ("HybridLearnable", "HybridContinuous")
+#: Resamples and seed of the per-length-group bootstrap intervals (deterministic given the seed).
+GROUP_BOOTSTRAP = 2000
+BOOTSTRAP_SEED = 0
 
 
 def _mean_std(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
@@ -90,11 +38,11 @@ def _mean_std(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.Dat
 
 
 def overall_comparison(runs: list[Run]) -> pd.DataFrame:
-    """Per model and candidate set: mean and std over seeds of test and validation metrics, best epoch, time."""
+    """Per label and candidate set: mean and std over seeds of test and validation metrics, best epoch, time."""
     rows = []
     for run in runs:
         for candidates, rank_key in CANDIDATES.items():
-            row = {"model": run.model, "candidates": candidates, "seed": run.seed,
+            row = {"model": run.label, "candidates": candidates, "seed": run.seed,
                    "best_epoch": run.record["best_epoch"], "train_time_s": run.record["train_time_s"]}
             for split in ("test", "valid"):
                 for key, value in metrics_from_ranks(run.ranks[f"{split}_{rank_key}"]).items():
@@ -109,33 +57,6 @@ def overall_comparison(runs: list[Run]) -> pd.DataFrame:
     return _sorted(out, runs)
 
 
-def length_group(length: np.ndarray, L_short: int, L_long: int) -> np.ndarray:
-    """``short`` for ``L <= L_short``, ``mid`` for ``L_short < L <= L_long``, ``long`` beyond: on TRUE lengths."""
-    return np.asarray(GROUPS)[(length > L_short).astype(int) + (length > L_long).astype(int)]
-
-
-def length_groups(runs: list[Run]) -> pd.DataFrame:
-    """Test metrics by history-length group (thresholds ``L_short``/``L_long`` of the runs' config)."""
-    L_short, L_long = runs[0].record["config"]["L_short"], runs[0].record["config"]["L_long"]
-    bounds = {"short": f"L<={L_short}", "mid": f"{L_short}<L<={L_long}", "long": f"L>{L_long}"}
-    rows = []
-    for run in runs:
-        groups = length_group(run.ranks["test_history_length"], L_short, L_long)
-        for candidates, rank_key in CANDIDATES.items():
-            ranks = run.ranks[f"test_{rank_key}"]
-            for group in GROUPS:
-                in_group = groups == group
-                row = {"model": run.model, "candidates": candidates, "group": group, "length_range": bounds[group],
-                       "n_users": int(in_group.sum()), "seed": run.seed}
-                if in_group.any():
-                    row.update({f"test_{k}": v for k, v in metrics_from_ranks(ranks[in_group]).items()})
-                rows.append(row)
-    table = pd.DataFrame(rows)
-    out = _mean_std(table, ["model", "candidates", "group", "length_range", "n_users"],
-                    [f"test_{k}" for k in METRIC_KEYS])
-    return _sorted(out, runs, extra=["group"])
-
-
 def _sorted(table: pd.DataFrame, runs: list[Run], extra: list[str] = ()) -> pd.DataFrame:
     order = {m: i for i, m in enumerate(model_order(runs))}
     keys = {"model": lambda s: s.map(order), "candidates": lambda s: s.map(list(CANDIDATES).index),
@@ -144,172 +65,160 @@ def _sorted(table: pd.DataFrame, runs: list[Run], extra: list[str] = ()) -> pd.D
     return table.sort_values(by, key=lambda s: keys[s.name](s), kind="stable").reset_index(drop=True)
 
 
-def _paired(model_run: Run, base_run: Run, rank_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted user ids and the per-user test ``SIGNIFICANCE_METRIC`` of the two runs on them."""
-    users, i, j = np.intersect1d(model_run.ranks["test_user_id"], base_run.ranks["test_user_id"],
-                                 return_indices=True)
-    if len(users) != len(model_run.ranks["test_user_id"]):
-        raise AnalysisError(f"{model_run.record['run_id']} and {base_run.record['run_id']} were tested on different "
-                            f"users: they do not share one dataset split")
-    return (users, per_user_metric(model_run.ranks[f"test_{rank_key}"][i], SIGNIFICANCE_METRIC),
-            per_user_metric(base_run.ranks[f"test_{rank_key}"][j], SIGNIFICANCE_METRIC))
+def _paired(run: Run, base: Run, rank_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(users [N], value [N], base value [N], history length [N])``: per-user test ``SIGNIFICANCE_METRIC``."""
+    users, i, j = np.intersect1d(run.ranks["test_user_id"], base.ranks["test_user_id"], return_indices=True)
+    lengths = run.ranks["test_history_length"][i]
+    if len(users) != len(run.ranks["test_user_id"]) or len(users) != len(base.ranks["test_user_id"]) \
+            or not np.array_equal(lengths, base.ranks["test_history_length"][j]):
+        raise AnalysisError(f"{run.run_id} and {base.run_id} were tested on different users or histories: they "
+                            f"do not share one dataset split")
+    return (users, per_user_metric(run.ranks[f"test_{rank_key}"][i], SIGNIFICANCE_METRIC),
+            per_user_metric(base.ranks[f"test_{rank_key}"][j], SIGNIFICANCE_METRIC), lengths)
+
+
+def paired_samples(runs: list[Run], label: str, baseline: str, rank_key: str) -> list[tuple[str, ...]]:
+    """Per seed that both labels have: ``(seed, value [N], base value [N], history length [N])``; then, with two
+    or more seeds, ``("pooled", ...)`` with each user's values averaged over those seeds.
+
+    Users are the independent units: pooling averages a user's seeds rather than stacking users x seeds as
+    separate pairs, which would count every user several times and understate the p-values.
+    """
+    base = {r.seed: r for r in runs if r.label == baseline}
+    pairs = [(r, base[r.seed]) for r in runs if r.label == label and r.seed in base]
+    samples = []
+    for run, base_run in pairs:
+        users, a, b, lengths = _paired(run, base_run, rank_key)
+        if samples and not np.array_equal(users, samples[0][1]):
+            raise AnalysisError(f"{label}: its seeds' runs were tested on different users ({pairs[0][0].run_id} "
+                                f"and {run.run_id})")
+        samples.append((str(run.seed), users, a, b, lengths))
+    if len(samples) > 1:
+        samples.append(("pooled", samples[0][1], np.mean([s[2] for s in samples], axis=0),
+                        np.mean([s[3] for s in samples], axis=0), samples[0][4]))
+    return [(seed, a, b, lengths) for seed, _, a, b, lengths in samples]
+
+
+def graph_controls(runs: list[Run]) -> list[tuple[str, str]]:
+    """``(model label, control label)`` for each control run: a hybrid class run with ``gnn_layers: 0`` under a
+    label of its own, beside runs of the same class under its class name (with the graph)."""
+    labels = {r.label for r in runs}
+    pairs = {(r.model, r.label) for r in runs
+             if r.model in HYBRID_MODELS and r.label != r.model and r.record["config"].get("gnn_layers") == 0
+             and r.model in labels}
+    order = model_order(runs)
+    return sorted(pairs, key=lambda p: order.index(p[1]))
+
+
+def comparisons(runs: list[Run]) -> list[tuple[str, str]]:
+    """``(label, baseline)`` pairs of the significance table: every label against SASRec, then each hybrid
+    against its graph-less control (``graph_controls``)."""
+    if not any(r.label == BASELINE for r in runs):
+        raise AnalysisError(f"no {BASELINE} run to compare against: run the comparison with {BASELINE}")
+    return [(label, BASELINE) for label in model_order(runs) if label != BASELINE] + graph_controls(runs)
+
+
+def _sign(value: float) -> str:
+    return "+" if value > 0 else "-" if value < 0 else "0"
 
 
 def significance(runs: list[Run], n_boot: int = 10_000) -> pd.DataFrame:
-    """Each model against SASRec on per-user test NDCG@10, per seed and pooled over seeds.
+    """Each comparison (``comparisons``) on per-user test NDCG@10: per seed, pooled over seeds, Holm-corrected.
 
-    A model's seed-``s`` run is paired with SASRec's seed-``s`` run; seeds without both are left out. Pooled: each
-    user's value averaged over the seeds, then tested over users. Users are the independent units; stacking
-    users x seeds as separate pairs would count every user several times and understate the p-values.
+    Rows per comparison and candidate set: one per seed (the two runs of that seed paired user by user), then a
+    ``pooled`` row (each user's values averaged over the seeds, then tested over users). ``direction`` is the sign
+    of ``mean_diff`` (model minus baseline); ``seed_signs`` lists every seed's sign, in seed order, on each row of
+    the comparison. ``p_holm`` is the
+    paired t-test's ``t_p`` after Holm's correction over the family of all tests in the table: the pooled row of
+    every comparison and candidate set (a comparison with one seed: its one row). Per-seed rows of a pooled
+    comparison are descriptive (``p_holm`` empty).
     """
-    base = {r.seed: r for r in runs if r.model == BASELINE}
-    if not base:
-        raise AnalysisError(f"no {BASELINE} run to compare against: run the comparison with {BASELINE}")
     rows = []
-    for model in model_order(runs)[1:]:
-        pairs = [(r, base[r.seed]) for r in runs if r.model == model and r.seed in base]
+    for label, baseline in comparisons(runs):
         for candidates, rank_key in CANDIDATES.items():
-            samples = [(str(r.seed), *_paired(r, b, rank_key)) for r, b in pairs]
-            if len(samples) > 1:
-                if any(not np.array_equal(s[1], samples[0][1]) for s in samples):
-                    raise AnalysisError(f"{model}: the seeds' runs were tested on different users")
-                samples.append(("pooled", samples[0][1], np.mean([s[2] for s in samples], axis=0),
-                                np.mean([s[3] for s in samples], axis=0)))
-            for seeds, _, a, b in samples:
+            samples = paired_samples(runs, label, baseline, rank_key)
+            signs = " ".join(_sign(float(np.mean(a - b))) for seed, a, b, _ in samples if seed != "pooled")
+            for seed, a, b, _ in samples:
                 result = paired_tests(a, b, n_boot=n_boot)
-                rows.append({"model": model, "baseline": BASELINE, "candidates": candidates, "seeds": seeds,
-                             "metric": f"test {SIGNIFICANCE_METRIC}", **result})
-    return pd.DataFrame(rows)
+                rows.append({"model": label, "baseline": baseline, "candidates": candidates, "seeds": seed,
+                             "metric": f"test {SIGNIFICANCE_METRIC}", **result,
+                             "direction": _sign(result["mean_diff"]), "seed_signs": signs,
+                             "in_family": seed == "pooled" or len(samples) == 1})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise AnalysisError(f"nothing to compare: no run of another model shares a seed with a {BASELINE} run")
+    family = table["in_family"].to_numpy()
+    table["p_holm"] = np.nan
+    table.loc[family, "p_holm"] = holm(table.loc[family, "t_p"].to_numpy())
+    return table.drop(columns="in_family")
 
 
-def protocol(runs: list[Run]) -> dict:
-    """Dataset, filters, split and budget of the runs, for the README."""
-    config = runs[0].record["config"]
-    return {"dataset": runs[0].record["dataset"], "data": runs[0].record["data"],
-            "val_interval": config.get("val_interval"),
-            "user_inter_num_interval": config.get("user_inter_num_interval"),
-            "split": config.get("eval_args"), "MAX_ITEM_LIST_LENGTH": config.get("MAX_ITEM_LIST_LENGTH"),
-            "L_short": config.get("L_short"), "L_long": config.get("L_long"),
-            "epochs": config.get("epochs"), "stopping_step": config.get("stopping_step"),
-            "train_batch_size": config.get("train_batch_size"), "learning_rate": config.get("learning_rate"),
-            "selection": runs[0].record.get("selection")}
+def length_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """Test metrics by history-length group (``lengths``; thresholds ``L_short``/``L_long`` of the runs' config),
+    and each label's NDCG@10 difference to SASRec in the group with its paired bootstrap 95% interval.
+
+    ``diff_test_ndcg@10`` is the mean over the group's users of (label - SASRec), each user's values averaged over
+    the seeds both have; ``diff_ci_low``/``diff_ci_high`` resample the group's users ``n_boot`` times (``seed``
+    fixes the draws). SASRec's own rows leave these empty.
+    """
+    L_short, L_long = config_value(runs, "L_short"), config_value(runs, "L_long")
+    bounds = group_ranges(L_short, L_long)
+    rows = []
+    for run in runs:
+        groups = group_names(run.ranks["test_history_length"], L_short, L_long)
+        for candidates, rank_key in CANDIDATES.items():
+            ranks = run.ranks[f"test_{rank_key}"]
+            for group in GROUPS:
+                in_group = groups == group
+                row = {"model": run.label, "candidates": candidates, "group": group, "length_range": bounds[group],
+                       "n_users": int(in_group.sum()), "seed": run.seed}
+                if in_group.any():
+                    row.update({f"test_{k}": v for k, v in metrics_from_ranks(ranks[in_group]).items()})
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    out = _mean_std(table, ["model", "candidates", "group", "length_range", "n_users"],
+                    [f"test_{k}" for k in METRIC_KEYS])
+    diffs = []
+    for label in model_order(runs):
+        if label == BASELINE:
+            continue
+        for candidates, rank_key in CANDIDATES.items():
+            samples = paired_samples(runs, label, BASELINE, rank_key)
+            if not samples:
+                continue
+            _, a, b, lengths = samples[-1]  # pooled when there are several seeds
+            groups = group_names(lengths, L_short, L_long)
+            for group in GROUPS:
+                diff = (a - b)[groups == group]
+                low, high = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed) if len(diff) else (np.nan, np.nan)
+                diffs.append({"model": label, "candidates": candidates, "group": group, "baseline": BASELINE,
+                              "diff_seeds": len(samples) - (len(samples) > 1),
+                              f"diff_test_{SIGNIFICANCE_METRIC}": diff.mean() if len(diff) else np.nan,
+                              "diff_ci_low": low, "diff_ci_high": high})
+    if diffs:
+        out = out.merge(pd.DataFrame(diffs), on=["model", "candidates", "group"], how="left")
+    return _sorted(out, runs, extra=["group"])
 
 
-def _markdown_overall(table: pd.DataFrame) -> str:
-    lines = ["| model | candidates | seeds | " + " | ".join(f"test {k}" for k in ("ndcg@10", "hit@10", "mrr@10")) +
-             " | best epoch | train s |", "|---" * 8 + "|"]
-    for _, row in table.iterrows():
-        cells = [_pm(row, f"test_{k}") for k in ("ndcg@10", "hit@10", "mrr@10")]
-        lines.append(f"| {row['model']} | {row['candidates']} | {row['n_seeds']} | " + " | ".join(cells) +
-                     f" | {_pm(row, 'best_epoch', 1)} | {_pm(row, 'train_time_s', 0)} |")
-    return "\n".join(lines)
+def alpha_curves(runs: list[Run]) -> pd.DataFrame:
+    """The learned ``a(L)`` of every run of a ``LEARNED_POLICIES`` class: ``model, seed, length, alpha`` rows."""
+    rows = []
+    for run in runs:
+        if run.model not in LEARNED_POLICIES:
+            continue
+        if run.alpha is None:
+            where = run.path.with_name(f"{run.path.stem}.alpha.json") if run.path else f"{run.run_id}.alpha.json"
+            raise AnalysisError(f"{where} is missing: the learned a(L) of {run.run_id} (experiments.py writes it "
+                                f"with save_alpha_curve after each hybrid run)")
+        rows += [{"model": run.label, "seed": run.seed, "length": length, "alpha": alpha}
+                 for length, alpha in zip(run.alpha["length"], run.alpha["alpha"])]
+    table = pd.DataFrame(rows, columns=["model", "seed", "length", "alpha"])
+    order = {m: i for i, m in enumerate(model_order(runs))}
+    return table.sort_values(["model", "seed", "length"], key=lambda s: s.map(order) if s.name == "model" else s,
+                             kind="stable").reset_index(drop=True)
 
 
-def _pm(row: pd.Series, key: str, digits: int = 4) -> str:
-    mean, std = row[f"{key}_mean"], row[f"{key}_std"]
-    return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
-
-
-def write_readme(path: Path, runs_dir: Path, runs: list[Run], tables: dict[str, pd.DataFrame], plots: list[Path],
-                 command: list[str]) -> Path:
-    """``results/README.md``: where every number comes from, then the tables and plots."""
-    proto = protocol(runs)
-    devices = sorted({r.record["device"] for r in runs})
-    dates = sorted(r.record["date"] for r in runs)
-    commits = sorted({str(r.record["versions"].get("git_commit")) for r in runs})
-    groups = tables["length_groups"]
-    sig = tables["significance"]
-    lines = [
-        f"# Results: {proto['dataset']}",
-        "",
-        "Generated by `" + " ".join(command) + "` from the run records in "
-        f"`{_relative(runs_dir, path.parent)}` (records, per-user ranks and a(L) curves; every number below is "
-        "recomputed from them).",
-        "",
-        f"- Runs: {len(runs)} ({', '.join(model_order(runs))}), seeds "
-        f"{' '.join(map(str, sorted({r.seed for r in runs})))}; run commands as recorded: "
-        f"`{' '.join(runs[0].record['command'])}`",
-        f"- Device: {'; '.join(devices)}; trainer: "
-        f"{', '.join(sorted({str(r.record.get('trainer', 'recbole')) for r in runs}))}",
-        f"- Dates (UTC): {dates[0]} to {dates[-1]}; git commits: {', '.join(commits)}",
-        f"- Dataset: {proto['dataset']}: {proto['data']['users']} users, {proto['data']['items']} items, "
-        f"{proto['data']['interactions']} interactions after the filters val_interval={proto['val_interval']}, "
-        f"user_inter_num_interval={proto['user_inter_num_interval']}",
-        f"- Protocol: leave-one-out by time ({proto['split']}), full ranking over all items; "
-        f"MAX_ITEM_LIST_LENGTH={proto['MAX_ITEM_LIST_LENGTH']}; model selection on {proto['selection']}",
-        f"- Budget: epochs={proto['epochs']}, patience={proto['stopping_step']}, "
-        f"batch={proto['train_batch_size']}, lr={proto['learning_rate']}",
-        "- `candidates`: `all_items` ranks the target among all items (RecBole's evaluator); `seen_excluded` "
-        "removes each user's earlier items from the candidates (the literature's ML-1M numbers).",
-        "- ± is the sample standard deviation over seeds (none with one seed).",
-        "",
-        "## Overall (test, mean over seeds)",
-        "",
-        _markdown_overall(tables["overall_comparison"]),
-        "",
-        "Full table: `overall_comparison.csv`.",
-        "",
-        f"## By history length (test NDCG@10; L is the true number of items before the test target, "
-        f"groups {', '.join(groups['length_range'].drop_duplicates())})",
-        "",
-        "| model | candidates | group | users | test ndcg@10 |",
-        "|---|---|---|---|---|",
-        *(f"| {r['model']} | {r['candidates']} | {r['group']} ({r['length_range']}) | {r['n_users']} | "
-          f"{_pm(r, 'test_ndcg@10')} |" for _, r in groups.iterrows()),
-        "",
-        "Full table: `length_groups.csv`.",
-        "",
-        f"## Against {BASELINE} (per-user test NDCG@10, paired)",
-        "",
-        "| model | candidates | seeds | users | mean diff | 95% bootstrap CI | t-test p | Wilcoxon p |",
-        "|---|---|---|---|---|---|---|---|",
-        *(f"| {r['model']} | {r['candidates']} | {r['seeds']} | {r['n']} | {r['mean_diff']:+.4f} | "
-          f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {r['t_p']:.3g} | {r['wilcoxon_p']:.3g} |"
-          for _, r in sig.iterrows()),
-        "",
-        "Full table: `significance.csv`. Per-seed rows pair each user's values in the two models' runs of that "
-        "seed; pooled rows first average each user's value over the seeds, then test over users.",
-        "",
-        "## Plots",
-        "",
-        *(f"![{p.stem}]({p.name})" for p in plots),
-        "",
-    ]
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _relative(path: Path, start: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(start.resolve()))
-    except ValueError:
-        return str(path)
-
-
-def analyze(dataset: str, preset: str, runs_dir: str | Path = "results/runs", out_dir: str | Path = "results",
-            save: bool = False, command: list[str] | None = None, n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
-    """Build the three tables; with ``save``, write them as CSV with the plots and ``README.md`` in ``out_dir``."""
-    runs = load_runs(runs_dir, dataset, preset)
-    tables = {"overall_comparison": overall_comparison(runs), "length_groups": length_groups(runs),
-              "significance": significance(runs, n_boot=n_boot)}
-    if not save:
-        with pd.option_context("display.width", 200, "display.max_columns", 12):
-            for name, table in tables.items():
-                print(f"== {name}\n{table}\n")
-        return tables
-    from recbole_hybrid import plots  # matplotlib only when writing
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
-        table.to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g")
-    images = [plots.learning_curves(runs, out_dir / "learning_curves.png"),
-              plots.length_group_bars(tables["length_groups"], out_dir / "length_groups.png")]
-    if any(r.alpha for r in runs):
-        images.append(plots.alpha_curves(runs, out_dir / "alpha_curves.png"))
-    write_readme(out_dir / "README.md", Path(runs_dir), runs, tables, images,
-                 command or ["python -m recbole_hybrid.experiments analyze", f"--dataset={dataset}",
-                             f"--preset={preset}", "--save_csv"])
-    print(f"wrote {', '.join(f'{n}.csv' for n in tables)}, {len(images)} plots and README.md to {out_dir} "
-          f"({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
-    return tables
+def tables(runs: list[Run], n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
+    """Every table of the comparison, by its CSV name."""
+    return {"overall_comparison": overall_comparison(runs), "length_groups": length_groups(runs),
+            "significance": significance(runs, n_boot=n_boot), "alpha_curves": alpha_curves(runs)}

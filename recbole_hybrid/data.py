@@ -10,7 +10,8 @@ Timestamp`` lines, ISO-8859-1), for users who are offline or want their own copy
 when online. With the zip, ``movies.dat`` and ``users.dat`` become the ``.item`` and ``.user`` files as well.
 
 ``check`` loads a dataset exactly as a run does (the dataset's property file: rating and user filters) and prints
-users, items, interactions and the distribution of history lengths; it exits with status 1 when an expectation
+users, items, interactions, the distribution of history lengths and RecBole's sequence rows per split (their total
+is what a run records as ``interactions``); it exits with status 1 when an expectation
 (``--expect_users``, ``--expect_items``, ``--expect_interactions``) does not hold. Other ``--key=value`` flags are
 RecBole settings, as for ``recbole-hybrid run``.
 """
@@ -30,6 +31,7 @@ from recbole_hybrid.atomic import check_dataset_files
 from recbole_hybrid.config import build_config
 from recbole_hybrid.errors import UsageError
 from recbole_hybrid.flags import add_config_files, command_parser, parse_command
+from recbole_hybrid.lengths import group_counts, group_ranges
 
 INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
 ITEM_HEADER = "item_id:token\tmovie_title:token_seq\trelease_year:token\tgenre:token_seq"
@@ -130,9 +132,11 @@ def check_dataset(dataset: str, config_files: list[str] | None = None, overrides
         expect: expected ``users``, ``items`` and/or ``interactions`` (after the filters).
     Returns:
         ``{"users", "items", "interactions", "history_length": {"min", "max", "mean", "p5", ..., "short", "mid",
-        "long"}}``. ``L`` is a user's history before the test target (interactions after the filters, minus one),
-        the length the analysis groups by: short / mid / long count users with ``L <= L_short``,
-        ``L_short < L <= L_long`` and ``L > L_long``.
+        "long"}, "sequence_rows": {"all", "train", "valid", "test"}}``. ``L`` is a user's history before the test
+        target (interactions after the filters, minus one), the length the analysis groups by: short / mid / long
+        count users with ``L <= L_short``, ``L_short < L <= L_long`` and ``L > L_long``. ``sequence_rows`` are
+        RecBole's (prefix -> next item) rows after its split, one per interaction after each user's first:
+        ``all`` is the number a run prints and records as ``data.interactions``.
     Raises:
         ExpectationError: when a count differs from ``expect``.
     """
@@ -151,18 +155,23 @@ def check_dataset(dataset: str, config_files: list[str] | None = None, overrides
         "history_length": {
             "min": int(lengths.min()), "max": int(lengths.max()), "mean": float(lengths.mean()),
             **{f"p{p}": float(np.percentile(lengths, p)) for p in PERCENTILES},
-            "short": int((lengths <= L_short).sum()), "mid": int(((lengths > L_short) & (lengths <= L_long)).sum()),
-            "long": int((lengths > L_long).sum()),
+            **group_counts(lengths, L_short, L_long),
         },
     }
+    splits = data.build()  # RecBole's augmentation and leave-one-out split, as data_preparation does it
+    report["sequence_rows"] = {"all": data.inter_num, **{name: part.inter_num for name, part in
+                                                         zip(("train", "valid", "test"), splits)}}
     h = report["history_length"]
     log(f"{dataset} ({config['data_path']}): {report['users']} users, {report['items']} items, "
         f"{report['interactions']} interactions after val_interval={config['val_interval']}, "
         f"user_inter_num_interval={config['user_inter_num_interval']}")
     log(f"history length L before the test target: min {h['min']}, max {h['max']}, mean {h['mean']:.1f}, "
         + ", ".join(f"p{p} {h[f'p{p}']:g}" for p in PERCENTILES))
-    log(f"users by length: short (L<={L_short}) {h['short']}, mid ({L_short}<L<={L_long}) {h['mid']}, "
-        f"long (L>{L_long}) {h['long']}")
+    log("users by length: " + ", ".join(f"{group} ({bounds}) {h[group]}"
+                                         for group, bounds in group_ranges(L_short, L_long).items()))
+    rows = report["sequence_rows"]
+    log(f"RecBole's sequence rows (prefix -> next item; a run records their total as data.interactions): "
+        f"{rows['all']} = train {rows['train']} + valid {rows['valid']} + test {rows['test']}")
     wrong = [f"{key}: expected {value}, found {report[key]}" for key, value in (expect or {}).items()
              if value is not None and report[key] != value]
     if wrong:

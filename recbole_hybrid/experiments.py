@@ -19,8 +19,9 @@ naming the keys that differ. Each hybrid run also saves its learned ``a(L)`` for
 ``--results_dir`` and ``--checkpoint_dir``. With ``--filter_seen=True`` (selection on validation NDCG@10 without
 seen items) ids read ``<preset>-fs``; analyse them with ``analyze --preset=<preset>-fs``.
 
-``analyze`` reads only the saved records (see ``recbole_hybrid.analysis``); without ``--save_csv`` it prints the
-tables, with it it writes the CSVs, plots and ``results/README.md``.
+``analyze`` reads only the saved records (``recbole_hybrid.runs``, ``analysis``, ``report``); without ``--save_csv``
+it prints the tables and findings, with it it writes the CSVs, plots and ``<out_dir>/README.md``. It refuses runs
+that do not share one protocol and recipe (``runs.check_one_protocol``), naming the runs and keys.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
 
 def main(argv: list[str]) -> int:
     """``recbole-hybrid experiments PRESET|analyze ...``; returns the exit status (user mistakes raise)."""
-    from recbole_hybrid.analysis import AnalysisError, analyze
+    from recbole_hybrid.report import analyze
+    from recbole_hybrid.runs import AnalysisError
 
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)

@@ -1,4 +1,7 @@
-"""The comparison's figures (PNG, matplotlib's Agg backend): learning curves, length groups, learned a(L)."""
+"""The comparison's figures (PNG, matplotlib's Agg backend): learning curves, length groups, learned a(L).
+
+Figures read the runs (``runs``) and the tables (``analysis``); nothing imports this module but ``report``.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from recbole_hybrid.analysis import GROUPS, Run, model_order  # noqa: E402
-
-LEARNED = ("HybridLearnable", "HybridContinuous")
+from recbole_hybrid.analysis import PRIMARY_CANDIDATES, SIGNIFICANCE_METRIC  # noqa: E402
+from recbole_hybrid.runs import BASELINE, GROUPS, Run, model_order  # noqa: E402
 
 
 def _mean_over_seeds(curves: list[list[float]]) -> np.ndarray:
@@ -28,10 +30,10 @@ def _mean_over_seeds(curves: list[list[float]]) -> np.ndarray:
 
 
 def learning_curves(runs: list[Run], path: Path) -> Path:
-    """Train loss and validation NDCG@10 (all items) per epoch, one line per model (mean over seeds)."""
+    """Train loss and validation NDCG@10 (all items) per epoch, one line per label (mean over seeds)."""
     fig, (ax_loss, ax_valid) = plt.subplots(1, 2, figsize=(11, 4))
     for model in model_order(runs):
-        model_runs = [r for r in runs if r.model == model]
+        model_runs = [r for r in runs if r.label == model]
         loss = _mean_over_seeds([[e["train_loss"] for e in r.record["epochs"]] for r in model_runs])
         ax_loss.plot(np.arange(len(loss)), loss, label=model)
         valid = _mean_over_seeds([[e["valid"]["ndcg@10"] if "valid" in e else np.nan for e in r.record["epochs"]]
@@ -73,22 +75,46 @@ def length_group_bars(groups: pd.DataFrame, path: Path, metric: str = "test_ndcg
     return path
 
 
-def alpha_curves(runs: list[Run], path: Path) -> Path:
-    """``a(L)`` of each hybrid run with a saved curve: one line per seed, one colour per model.
+def length_group_diffs(groups: pd.DataFrame, path: Path, candidates: str = PRIMARY_CANDIDATES) -> Path:
+    """Each label's test NDCG@10 difference to SASRec by length group, with its paired bootstrap 95% interval."""
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    table = groups[(groups["candidates"] == candidates) & groups[metric].notna()]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    models = list(table["model"].drop_duplicates())
+    width = 0.8 / max(len(models), 1)
+    x = np.arange(len(GROUPS))
+    for i, model in enumerate(models):
+        rows = table[table["model"] == model].set_index("group").reindex(list(GROUPS))
+        mean = rows[metric].to_numpy()
+        err = np.vstack([mean - rows["diff_ci_low"].to_numpy(), rows["diff_ci_high"].to_numpy() - mean])
+        ax.errorbar(x + (i - (len(models) - 1) / 2) * width, mean, yerr=err, fmt="o", capsize=3, label=model)
+    labels = groups.drop_duplicates("group").set_index("group").reindex(list(GROUPS))
+    ax.set_xticks(x, [f"{g}\n{labels.loc[g, 'length_range']}\n{labels.loc[g, 'n_users']} users" for g in GROUPS])
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(ylabel=f"test NDCG@10 minus {BASELINE}",
+           title=f"Difference to {BASELINE} by history length ({candidates}; 95% bootstrap CI)")
+    if models:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
-    Learned policies (HybridLearnable, HybridContinuous) are solid; configured ones (HybridFixed, HybridDiscrete)
-    dashed, for reference.
-    """
+
+def alpha_curves(curves: pd.DataFrame, path: Path) -> Path:
+    """The learned ``a(L)`` (``analysis.alpha_curves``): one line per run, colour by model, line style by seed."""
     fig, ax = plt.subplots(figsize=(6, 4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, model in enumerate(m for m in model_order(runs) if any(r.alpha for r in runs if r.model == m)):
-        for j, run in enumerate(r for r in runs if r.model == model and r.alpha):
-            ax.plot(run.alpha["length"], run.alpha["alpha"], color=colours[i % len(colours)], marker=".",
-                    linestyle="-" if model in LEARNED else "--", label=model if j == 0 else None, alpha=0.8)
+    styles = ["-", "--", ":", "-."]
+    seeds = sorted(curves["seed"].unique())
+    for i, model in enumerate(curves["model"].drop_duplicates()):
+        for seed, curve in curves[curves["model"] == model].groupby("seed", sort=True):
+            ax.plot(curve["length"], curve["alpha"], color=colours[i % len(colours)],
+                    linestyle=styles[seeds.index(seed) % len(styles)], label=f"{model} seed {seed}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="history length L (capped at MAX_ITEM_LIST_LENGTH)", ylabel="a(L): weight of the ID embedding",
-           ylim=(0, 1), title="Length policy a(L) of the best checkpoints")
-    ax.legend(fontsize=8)
+           ylim=(0, 1), title="Learned length policy a(L) of the best checkpoints")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

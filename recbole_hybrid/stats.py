@@ -1,4 +1,5 @@
-"""Paired significance tests on per-user metric values: t-test, Wilcoxon signed-rank, paired bootstrap interval."""
+"""Paired significance tests on per-user metric values: t-test, Wilcoxon signed-rank, paired bootstrap interval;
+Holm's correction for a family of tests."""
 
 from __future__ import annotations
 
@@ -46,3 +47,20 @@ def paired_tests(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: int =
     out.update(t_stat=float(t.statistic), t_p=float(t.pvalue), wilcoxon_stat=float(w.statistic),
                wilcoxon_p=float(w.pvalue), ci_low=low, ci_high=high)
     return out
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of ``pvalues [m]`` for ``m`` tests; adjusted values in the input's order.
+
+    The ``k``-th smallest p-value (``k = 1..m``) becomes ``max over j <= k of min(1, (m - j + 1) p_(j))``:
+    rejecting where the adjusted value is below ``level`` controls the family-wise error rate at ``level``.
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1 or np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError(f"holm needs a 1-d array of p-values in [0, 1], got {p!r}")
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(stepped)
+    return adjusted

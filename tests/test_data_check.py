@@ -17,6 +17,8 @@ def test_check_reports_the_filtered_dataset_and_fails_on_a_wrong_expectation(cap
     assert h["min"] == 4  # users need 5 ratings >= 4; the last one is the test target
     assert h["short"] + h["mid"] + h["long"] == 938
     assert "938 users, 1447 items, 55361 interactions" in lines[0]
+    # one (prefix -> next item) row per interaction after each user's first; the last two rows are valid and test
+    assert report["sequence_rows"] == {"all": 55361 - 938, "train": 55361 - 3 * 938, "valid": 938, "test": 938}
     with pytest.raises(ExpectationError, match="users: expected 6034, found 938; items: expected 3, found 1447"):
         check_dataset("ml-100k", expect={"users": 6034, "items": 3, "interactions": 55361}, log=lines.append)
 
@@ -31,6 +33,17 @@ def test_command_line_exit_codes(capsys, tmp_path):
     assert f"{tmp_path}/ml-1m/ml-1m.inter not found" in capsys.readouterr().err
     assert console(["data", "prepare", "--ratings=x.zip", "--lr=1"]) == 2  # prepare takes no RecBole settings
     assert "unrecognized arguments: --lr=1" in capsys.readouterr().err
+
+
+def test_a_run_records_the_sequence_rows_as_its_interactions():
+    """The committed demo records' ``data.interactions`` is RecBole's row count, not the filtered interactions."""
+    import json
+
+    demo = PROJECT_ROOT / "results" / "ml-100k-demo" / "runs" / "SASRec-ml-100k-pipeline-seed2020.json"
+    recorded = json.loads(demo.read_text())["data"]
+    report = check_dataset("ml-100k", [str(PROJECT_ROOT / "configs" / "ml-100k" / "2026-11-27-demo.yaml")],
+                           log=lambda line: None)
+    assert recorded["interactions"] == report["sequence_rows"]["all"] == report["interactions"] - report["users"]
 
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import TINY
-from recbole_hybrid.analysis import AnalysisError, analyze, load_runs
+from recbole_hybrid.report import analyze
+from recbole_hybrid.runs import AnalysisError, load_runs
 from recbole_hybrid.config import ConfigError
 from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.evaluation import metrics_from_ranks
@@ -91,6 +92,7 @@ def test_length_groups_schema_and_user_counts(pipeline):
     table = pd.read_csv(pipeline["out"] / "results" / "length_groups.csv")
     expected = ["model", "candidates", "group", "length_range", "n_users"]
     expected += [f"test_{m}_{stat}" for m in METRIC_COLS for stat in ("mean", "std")]
+    expected += ["baseline", "diff_seeds", "diff_test_ndcg@10", "diff_ci_low", "diff_ci_high"]
     assert list(table.columns) == expected
     assert len(table) == 5 * 2 * 3
     per_model = table.groupby(["model", "candidates"])["n_users"].sum()
@@ -106,19 +108,22 @@ def test_length_groups_schema_and_user_counts(pipeline):
 def test_significance_schema(pipeline):
     table = pd.read_csv(pipeline["out"] / "results" / "significance.csv")
     assert list(table.columns) == ["model", "baseline", "candidates", "seeds", "metric", "n", "mean_a", "mean_b",
-                                   "mean_diff", "t_stat", "t_p", "wilcoxon_stat", "wilcoxon_p", "ci_low", "ci_high"]
+                                   "mean_diff", "t_stat", "t_p", "wilcoxon_stat", "wilcoxon_p", "ci_low", "ci_high",
+                                   "direction", "seed_signs", "p_holm"]
     assert list(table["model"]) == [m for m in MODELS[1:] for _ in range(2)]
     assert (table["baseline"] == "SASRec").all() and (table["n"] == 256).all()
     assert ((table["t_p"] >= 0) & (table["t_p"] <= 1)).all()
+    assert (table["p_holm"] >= table["t_p"]).all()  # one seed: every row is in Holm's family
     assert (table["ci_low"] <= table["mean_diff"]).all() and (table["mean_diff"] <= table["ci_high"]).all()
 
 
 def test_plots_and_readme_are_written(pipeline):
     results = pipeline["out"] / "results"
-    for name in ("learning_curves.png", "length_groups.png", "alpha_curves.png"):
+    for name in ("learning_curves.png", "length_groups.png", "length_group_diffs.png", "alpha_curves.png"):
         assert (results / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     readme = (results / "README.md").read_text()
-    for text in ("ml-100k", "all_items", "seen_excluded", "Device: CPU", "seeds 2020", "![alpha_curves]"):
+    for text in ("ml-100k", "all_items", "seen_excluded", "Machine: CPU", "seeds 2020", "![alpha_curves]",
+                 "No cited numbers are kept for this dataset"):
         assert text in readme
 
 

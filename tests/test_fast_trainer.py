@@ -177,5 +177,8 @@ def test_committed_benchmark_json_renders_its_readme_table(name):
     assert record["device"] and record["date"] and record["versions"]["torch"]
     text = profile_table(record) if record["benchmark"] == "profile_stock" else table(record)
     assert record["date"] in text
+    # the benchmark README shows exactly what the committed JSON renders
+    for block in text.strip().split("\n\n"):
+        assert block in (ROOT / "results" / "benchmarks" / "README.md").read_text()
     if record["benchmark"] == "train_speed":  # a header row and one row per result
         assert sum(line.startswith("| ") for line in text.splitlines()) == len(record["results"]) + 1

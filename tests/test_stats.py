@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbole_hybrid.stats import bootstrap_mean_ci, paired_tests
+from recbole_hybrid.stats import bootstrap_mean_ci, holm, paired_tests
 
 
 def test_a_planted_difference_is_found():
@@ -50,12 +50,23 @@ def test_unpaired_input_is_refused():
         paired_tests(np.zeros(1), np.ones(1))
 
 
+def test_holm_on_a_hand_checked_family():
+    # sorted: 0.005 (x4 = 0.02), 0.01 (x3 = 0.03), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04, raised to 0.06: monotone)
+    assert holm(np.array([0.01, 0.04, 0.03, 0.005])).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm(np.array([0.5, 0.6])).tolist() == [1.0, 1.0]  # capped at 1
+    assert holm(np.array([0.02])).tolist() == [0.02]  # one test: unchanged
+    assert holm(np.array([0.01, 0.01])).tolist() == [0.02, 0.02]  # ties get the same value
+    with pytest.raises(ValueError, match="p-values in \\[0, 1\\]"):
+        holm(np.array([0.1, np.nan]))
+
+
 def _run(model: str, seed: int, test_rank: np.ndarray):
-    from recbole_hybrid.analysis import Run
+    from recbole_hybrid.runs import Run
 
     users = np.arange(1, len(test_rank) + 1)
     return Run({"model": model, "seed": seed, "run_id": f"{model}-{seed}"},
-               {"test_user_id": users, "test_rank": test_rank, "test_rank_filter_seen": test_rank}, None)
+               {"test_user_id": users, "test_history_length": users % 40, "test_rank": test_rank,
+                "test_rank_filter_seen": test_rank}, None)
 
 
 def test_significance_from_ranks_per_seed_and_pooled_over_users():

@@ -1,0 +1,409 @@
+"""``analyze``: the comparison's tables as CSV, its figures and ``README.md``, from the saved runs only.
+
+Imports run one way: ``runs`` (loading, checks) <- ``analysis`` (tables) <- ``plots`` (figures) <- this module.
+The README's sentences are generated from the tables, each under the condition that makes it true, so they stay
+true when the runs change. Numbers from the literature come only from ``anchors.ANCHORS``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recbole_hybrid import analysis
+from recbole_hybrid.analysis import PRIMARY_CANDIDATES, SIGNIFICANCE_METRIC
+from recbole_hybrid.anchors import anchors_for
+from recbole_hybrid.runs import BASELINE, GROUPS, Run, config_value, load_runs, model_order
+
+#: Family-wise error level of the Holm-corrected tests.
+LEVEL = 0.05
+#: A length group with fewer than this share of the users is called small in the README.
+SMALL_GROUP = 0.10
+SECONDARY_CANDIDATES = "all_items"
+
+
+def analyze(dataset: str, preset: str, runs_dir: str | Path = "results/runs", out_dir: str | Path = "results",
+            save: bool = False, command: list[str] | None = None, n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
+    """Build the tables; print them, or with ``save`` write the CSVs, plots and ``README.md`` in ``out_dir``."""
+    runs = load_runs(runs_dir, dataset, preset)
+    tables = analysis.tables(runs, n_boot=n_boot)
+    if not save:
+        with pd.option_context("display.width", 200, "display.max_columns", 14):
+            for name, table in tables.items():
+                print(f"== {name}\n{table}\n")
+        print("\n".join(findings(runs, tables)))
+        return tables
+    command = command or ["python -m recbole_hybrid.experiments analyze", f"--dataset={dataset}",
+                          f"--preset={preset}", "--save_csv"]
+    write_report(runs, tables, Path(runs_dir), Path(out_dir), command)
+    return tables
+
+
+def write_report(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out_dir: Path,
+                 command: list[str]) -> Path:
+    """Write every non-empty table as ``<name>.csv``, the figures and ``README.md``; return the README's path."""
+    from recbole_hybrid import plots  # matplotlib only when writing
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [name for name, table in tables.items() if not table.empty]
+    for name in written:
+        tables[name].to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g")
+    images = [plots.learning_curves(runs, out_dir / "learning_curves.png"),
+              plots.length_group_bars(tables["length_groups"], out_dir / "length_groups.png"),
+              plots.length_group_diffs(tables["length_groups"], out_dir / "length_group_diffs.png")]
+    if not tables["alpha_curves"].empty:
+        images.append(plots.alpha_curves(tables["alpha_curves"], out_dir / "alpha_curves.png"))
+    path = out_dir / "README.md"
+    path.write_text(readme(runs, tables, runs_dir, out_dir, [p.name for p in images], command))
+    print(f"wrote {', '.join(f'{n}.csv' for n in written)}, {len(images)} plots and README.md to {out_dir} "
+          f"({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
+    return path
+
+
+# ---- sentences -------------------------------------------------------------------------------------------------
+
+def _family_row(sig: pd.DataFrame, model: str, baseline: str,
+                candidates: str = PRIMARY_CANDIDATES) -> pd.Series | None:
+    """The main (Holm family) row of one comparison, or None when the two labels share no seed."""
+    rows = sig[(sig["model"] == model) & (sig["baseline"] == baseline) & (sig["candidates"] == candidates)
+               & sig["p_holm"].notna()]
+    return rows.iloc[0] if len(rows) else None
+
+
+def _seeds_above(row: pd.Series) -> tuple[int, int]:
+    signs = str(row["seed_signs"]).split()
+    return signs.count("+"), len(signs)
+
+
+def _versus(row: pd.Series) -> str:
+    """``0.1500 vs 0.1450 (+0.0050, +3.4%; 95% CI [...]; t-test p = ..., Holm-adjusted p = ...)``."""
+    rel = row["mean_diff"] / row["mean_b"] if row["mean_b"] else np.nan
+    return (f"{row['mean_a']:.4f} vs {row['mean_b']:.4f} ({row['mean_diff']:+.4f}, {rel:+.1%}; 95% CI "
+            f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]; t-test p = {row['t_p']:.2g}, Holm-adjusted p = "
+            f"{row['p_holm']:.2g})")
+
+
+def _overall_sentence(row: pd.Series) -> str:
+    model, base = row["model"], row["baseline"]
+    above, n = _seeds_above(row)
+    seeds = f"{above} of {n} seed{'s' if n > 1 else ''} above {base}"
+    if 0 < above < n:
+        seeds += ": the seeds disagree in direction"
+    significant = row["p_holm"] < LEVEL
+    if significant and row["mean_diff"] > 0:
+        head = f"**{model} beats {base}** on test NDCG@10 ({row['candidates']})"
+    elif significant:
+        head = f"**{model} is below {base}** on test NDCG@10 ({row['candidates']})"
+    else:
+        head = (f"{model} does not differ significantly from {base} after Holm's correction (test NDCG@10, "
+                f"{row['candidates']})")
+    return f"{head}: {_versus(row)}; {seeds}."
+
+
+def _group_sentence(groups: pd.DataFrame, model: str) -> str | None:
+    rows = groups[(groups["model"] == model) & (groups["candidates"] == PRIMARY_CANDIDATES)]
+    rows = rows.set_index("group").reindex(list(GROUPS))
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    if metric not in rows or rows[metric].isna().all():
+        return None
+    verdicts = {"above": [], "below": [], "unclear": []}
+    parts = []
+    for group, r in rows.iterrows():
+        if pd.isna(r[metric]):
+            continue
+        parts.append(f"{group} ({r['length_range']}, {r['n_users']} users) {r[metric]:+.4f} "
+                     f"[{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]")
+        verdicts["above" if r["diff_ci_low"] > 0 else "below" if r["diff_ci_high"] < 0 else "unclear"].append(group)
+    where = [f"above {BASELINE} in {', '.join(verdicts['above'])}" if verdicts["above"] else None,
+             f"below in {', '.join(verdicts['below'])}" if verdicts["below"] else None,
+             f"no clear difference (the interval holds 0) in {', '.join(verdicts['unclear'])}"
+             if verdicts["unclear"] else None]
+    return (f"By history length, {model} minus {BASELINE} (NDCG@10, {PRIMARY_CANDIDATES}, bootstrap 95% CI): "
+            + "; ".join(parts) + ". So: " + "; ".join(w for w in where if w) + ".")
+
+
+def _short_group_sentence(groups: pd.DataFrame) -> str:
+    counts = groups.drop_duplicates("group").set_index("group")
+    total = int(counts["n_users"].sum())
+    short = counts.loc["short"]
+    share = short["n_users"] / total if total else 0.0
+    text = f"The short group ({short['length_range']}) holds {short['n_users']} of {total} test users ({share:.1%})"
+    if share < SMALL_GROUP:
+        return (text + ": it is small, so its intervals are wide and any claim about short histories (the length "
+                "claim the hybrids are built on) rests on few users.")
+    return text + "."
+
+
+def _graph_sentences(runs: list[Run], sig: pd.DataFrame) -> list[str]:
+    pairs = analysis.graph_controls(runs)
+    if not pairs:
+        return ["No control run (a hybrid with `gnn_layers: 0` under its own label) is among the records: whether "
+                "the graph or only the extra embedding table helps is not measured here."]
+    out = []
+    for model, control in pairs:
+        row = _family_row(sig, model, control)
+        if row is None:
+            out.append(f"{model} and its control {control} share no seed: the graph's effect is not measured.")
+            continue
+        layers = sorted({r.record["config"].get("gnn_layers") for r in runs if r.label == model})
+        name = f"{model} (gnn_layers={', '.join(map(str, layers))}) against its control {control} (gnn_layers=0: " \
+               f"the same parameters, no graph propagation)"
+        if row["p_holm"] < LEVEL and row["mean_diff"] > 0:
+            text = f"**The graph helps**: {name}: {_versus(row)}."
+        elif row["p_holm"] < LEVEL:
+            text = f"**The graph hurts**: {name}: {_versus(row)}."
+        else:
+            text = f"The graph adds nothing measurable: {name}: {_versus(row)}."
+            control_row = _family_row(sig, control, BASELINE)
+            if control_row is not None and control_row["p_holm"] < LEVEL and control_row["mean_diff"] > 0:
+                text += (f" The control alone is significantly above {BASELINE}, so what helps is the extra "
+                         f"embedding table, not the graph.")
+        out.append(text)
+    return out
+
+
+def _promised_sentence(runs: list[Run], overall: pd.DataFrame) -> str | None:
+    promised = anchors_for(runs[0].record["dataset"], "promised")
+    ours = overall[overall["candidates"] == PRIMARY_CANDIDATES].set_index("model")
+    parts = [f"{a.model} {ours.loc[a.model, 'test_ndcg@10_mean']:.4f} vs {a.ndcg10:.3f} "
+             f"({'at or above' if ours.loc[a.model, 'test_ndcg@10_mean'] >= a.ndcg10 else 'below'})"
+             for a in promised if a.model in ours.index]
+    if not parts:
+        return None
+    return ("Against the seed workflow's promised table (test NDCG@10; it names no candidate set, so ours is the "
+            f"primary {PRIMARY_CANDIDATES}): " + "; ".join(parts) + ".")
+
+
+def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Plain sentences from the numbers: who beats SASRec and by how much, where (length groups), whether the graph
+    helps over its control, and how the primary NDCG@10 compares with the seed workflow's promised table."""
+    sig, groups = tables["significance"], tables["length_groups"]
+    out = []
+    for model in model_order(runs):
+        if model == BASELINE:
+            continue
+        row = _family_row(sig, model, BASELINE)
+        if row is None:
+            out.append(f"{model} has no seed in common with {BASELINE}: it is not compared.")
+            continue
+        out.append(_overall_sentence(row))
+        group_text = _group_sentence(groups, model)
+        if group_text:
+            out.append(group_text)
+    out.append(_short_group_sentence(groups))
+    out += _graph_sentences(runs, sig)
+    promised = _promised_sentence(runs, tables["overall_comparison"])
+    if promised:
+        out.append(promised)
+    return out
+
+
+# ---- README ----------------------------------------------------------------------------------------------------
+
+def _pm(row: pd.Series, key: str, digits: int = 4) -> str:
+    mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+    return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+
+
+def _config_files(runs: list[Run]) -> list[str]:
+    files = set()
+    for run in runs:
+        for arg in run.record["command"]:
+            if arg.startswith("--config_files="):
+                files.update(f for f in arg.split("=", 1)[1].replace(",", " ").split() if f)
+    return sorted(files)
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(start.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _provenance(runs: list[Run], runs_dir: Path, out_dir: Path, command: list[str]) -> list[str]:
+    record, config = runs[0].record, runs[0].record["config"]
+    dates = sorted(r.record["date"] for r in runs)
+    devices = pd.Series([r.record["device"] for r in runs]).value_counts()
+    commands = sorted({shlex.join(r.record["command"]) for r in runs})
+    files = _config_files(runs)
+    versions = sorted({f"torch {r.record['versions'].get('torch')}, recbole {r.record['versions'].get('recbole')}"
+                       for r in runs if "versions" in r.record})
+    commits = sorted({str(r.record.get("versions", {}).get("git_commit")) for r in runs})
+    seeds = sorted({r.seed for r in runs})
+    data = record["data"]
+    return [
+        f"- Generated by `{' '.join(command)}` from the {len(runs)} run records in "
+        f"`{_relative(runs_dir, out_dir)}` (records, per-user ranks and a(L) curves); every number below is "
+        "recomputed from them.",
+        f"- Models: {', '.join(model_order(runs))}; seeds {' '.join(map(str, seeds))}.",
+        f"- Config file{'s' if len(files) != 1 else ''}: "
+        + (", ".join(f"`{f}`" for f in files) if files else "none (property files and the preset only)")
+        + f"; run command{'s' if len(commands) > 1 else ''} as recorded: " + "; ".join(f"`{c}`" for c in commands),
+        f"- Machine: " + "; ".join(f"{device} ({n} runs)" for device, n in devices.items())
+        + f"; trainer: {', '.join(sorted({str(r.record.get('trainer', 'recbole')) for r in runs}))}; "
+        + "; ".join(versions),
+        f"- Dates (UTC): {dates[0]} to {dates[-1]}; git commits: {', '.join(commits)}",
+        f"- Dataset: {record['dataset']}, {data['users']} users, {data['items']} items after the filters "
+        f"val_interval={config.get('val_interval')}, user_inter_num_interval={config.get('user_inter_num_interval')}"
+        f"; {data['interactions']} RecBole sequence rows (one (prefix -> next item) row per interaction after each "
+        "user's first, training, validation and test together: what a run records as `interactions`).",
+        f"- Protocol: leave-one-out by time ({config.get('eval_args', {}).get('split')}), full ranking; "
+        f"MAX_ITEM_LIST_LENGTH={config.get('MAX_ITEM_LIST_LENGTH')}; model selection on "
+        f"{record.get('selection')}. Budget: epochs={config.get('epochs')}, patience={config.get('stopping_step')}, "
+        f"batch={config.get('train_batch_size')}, lr={config.get('learning_rate')}.",
+        "- `candidates`: `seen_excluded` (primary) removes each user's earlier items from the candidates, as the "
+        "literature's ML-1M numbers do; `all_items` ranks the target among all items (RecBole's evaluator).",
+        "- ± is the sample standard deviation over seeds: the seeds' spread (none with one seed).",
+    ]
+
+
+def _overall_table(overall: pd.DataFrame) -> list[str]:
+    lines = ["| model | candidates | seeds | test NDCG@10 | test HR@10 | test MRR@10 | best epoch | train s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for candidates in (PRIMARY_CANDIDATES, SECONDARY_CANDIDATES):
+        for _, row in overall[overall["candidates"] == candidates].iterrows():
+            name = f"{candidates} (primary)" if candidates == PRIMARY_CANDIDATES else candidates
+            lines.append(f"| {row['model']} | {name} | {row['n_seeds']} | "
+                         + " | ".join(_pm(row, f"test_{k}") for k in ("ndcg@10", "hit@10", "mrr@10"))
+                         + f" | {_pm(row, 'best_epoch', 1)} | {_pm(row, 'train_time_s', 0)} |")
+    return lines
+
+
+def _anchor_sections(dataset: str, overall: pd.DataFrame) -> list[str]:
+    promised, published = anchors_for(dataset, "promised"), anchors_for(dataset, "published")
+    if not promised and not published:
+        return ["No cited numbers are kept for this dataset (`recbole_hybrid/anchors.py`)."]
+    out = []
+    ours = {c: overall[overall["candidates"] == c].set_index("model") for c in (PRIMARY_CANDIDATES,
+                                                                                SECONDARY_CANDIDATES)}
+    if promised:
+        out += [f"Beside the seed workflow's promised table ({promised[0].source}; {promised[0].protocol}). NDCG@10 "
+                "/ HR@10 / MRR@10, ours as mean over seeds:", "",
+                f"| model | ours, {PRIMARY_CANDIDATES} | ours, {SECONDARY_CANDIDATES} | promised |",
+                "|---|---|---|---|"]
+        for a in promised:
+            cells = []
+            for c in (PRIMARY_CANDIDATES, SECONDARY_CANDIDATES):
+                if a.model in ours[c].index:
+                    r = ours[c].loc[a.model]
+                    cells.append(" / ".join(f"{r[f'test_{k}_mean']:.4f}" for k in ("ndcg@10", "hit@10", "mrr@10")))
+                else:
+                    cells.append("not run")
+            out.append(f"| {a.model} | {cells[0]} | {cells[1]} | {a.ndcg10:.3f} / {a.hr10:.3f} / {a.mrr10:.3f} |")
+        out.append("")
+    if published:
+        out += ["Published full-ranking numbers (their protocols, not ours: comparable in scale with our "
+                f"`{PRIMARY_CANDIDATES}` rows only, and exactly only on their own data file):", "",
+                "| source | model | NDCG@10 | HR@10 | protocol |", "|---|---|---|---|---|"]
+        out += [f"| {a.source} | {a.model} | {a.ndcg10:.4f} | {a.hr10:.4f} | {a.protocol} |" for a in published]
+        out.append("")
+    out.append("These numbers are citations kept in `recbole_hybrid/anchors.py`, not results of this project.")
+    return out
+
+
+def _group_table(groups: pd.DataFrame) -> list[str]:
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    lines = [f"| model | candidates | group | users | test NDCG@10 | minus {BASELINE} [95% bootstrap CI] |",
+             "|---|---|---|---|---|---|"]
+    for candidates in (PRIMARY_CANDIDATES, SECONDARY_CANDIDATES):
+        for _, r in groups[groups["candidates"] == candidates].iterrows():
+            diff = "" if metric not in r or pd.isna(r[metric]) else \
+                f"{r[metric]:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]"
+            lines.append(f"| {r['model']} | {candidates} | {r['group']} ({r['length_range']}) | {r['n_users']} | "
+                         f"{_pm(r, 'test_ndcg@10')} | {diff} |")
+    return lines
+
+
+def _significance_table(sig: pd.DataFrame) -> list[str]:
+    lines = ["| model | baseline | candidates | users | mean diff [95% CI] | t-test p | Holm p | per seed: diff "
+             "(t-test p) |", "|---|---|---|---|---|---|---|---|"]
+    for candidates in (PRIMARY_CANDIDATES, SECONDARY_CANDIDATES):
+        chosen = sig[sig["candidates"] == candidates]
+        for (model, baseline), rows in chosen.groupby(["model", "baseline"], sort=False):
+            main = rows[rows["p_holm"].notna()].iloc[0]
+            per_seed = rows[rows["seeds"] != "pooled"]
+            seeds = "; ".join(f"{r['seeds']}: {r['mean_diff']:+.4f} ({r['t_p']:.2g})" for _, r in per_seed.iterrows())
+            lines.append(f"| {model} | {baseline} | {candidates} | {main['n']} | {main['mean_diff']:+.4f} "
+                         f"[{main['ci_low']:+.4f}, {main['ci_high']:+.4f}] | {main['t_p']:.2g} | "
+                         f"{main['p_holm']:.2g} | {seeds} |")
+    return lines
+
+
+def _other_folders(out_dir: Path, runs_dir: Path) -> list[str]:
+    """Links to the other result folders under ``out_dir`` that have a README (demo, benchmarks, ...)."""
+    out = []
+    for folder in sorted(p for p in out_dir.iterdir() if p.is_dir() and (p / "README.md").is_file()):
+        if folder.resolve() == runs_dir.resolve():
+            continue
+        title = next((line.lstrip("# ").strip() for line in (folder / "README.md").read_text().splitlines()
+                      if line.startswith("#")), folder.name)
+        out.append(f"- [`{folder.name}/`]({folder.name}/README.md): {title}")
+    return out
+
+
+def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out_dir: Path, images: list[str],
+           command: list[str]) -> str:
+    """The results README: provenance, findings, tables beside the cited numbers, significance, figures."""
+    dataset = runs[0].record["dataset"]
+    groups, sig = tables["length_groups"], tables["significance"]
+    L_short, L_long = config_value(runs, "L_short"), config_value(runs, "L_long")
+    lines = [
+        f"# Results: {dataset}, {', '.join(model_order(runs))}",
+        "",
+        *_provenance(runs, runs_dir, out_dir, command),
+        "",
+        "## Findings (generated from the numbers below)",
+        "",
+        *(f"- {sentence}" for sentence in findings(runs, tables)),
+        "",
+        "## Test metrics (mean ± std over seeds)",
+        "",
+        *_overall_table(tables["overall_comparison"]),
+        "",
+        "Full table (validation too, @5/@10/@20): `overall_comparison.csv`.",
+        "",
+        "## Beside the promised and published numbers",
+        "",
+        *_anchor_sections(dataset, tables["overall_comparison"]),
+        "",
+        f"## By history length (L_short={L_short}, L_long={L_long})",
+        "",
+        f"L is the true number of items before the test target. {_short_group_sentence(groups)} The difference "
+        f"to {BASELINE} averages each user's value over the seeds, then resamples the group's users "
+        f"({analysis.GROUP_BOOTSTRAP} paired bootstrap draws, seed {analysis.BOOTSTRAP_SEED}).",
+        "",
+        *_group_table(groups),
+        "",
+        "Full table: `length_groups.csv`.",
+        "",
+        "## Significance (per-user test NDCG@10, paired)",
+        "",
+        f"Each model against {BASELINE}, and each hybrid against its graph-less control. Main row: pooled over seeds "
+        "(each user's values averaged over the seeds, then a paired test over users), or the one seed's row. "
+        f"Holm p: the t-test's p after Holm's correction over all {int(sig['p_holm'].notna().sum())} main rows "
+        f"(both candidate sets); significant at {LEVEL} when below it. Per seed: each seed's own mean difference "
+        "and p, to show whether the seeds agree.",
+        "",
+        *_significance_table(sig),
+        "",
+        "Full table (Wilcoxon signed-rank too): `significance.csv`.",
+        "",
+        "## Figures",
+        "",
+        "Learning curves (mean over seeds); NDCG@10 by length group (std over seeds); the difference to "
+        f"{BASELINE} by length group ({PRIMARY_CANDIDATES}, bootstrap 95% CI)"
+        + ("; the learned a(L) of every run of " + ", ".join(analysis.LEARNED_POLICIES) + ", one line per seed "
+           "(`alpha_curves.csv`)." if not tables["alpha_curves"].empty else "."),
+        "",
+        *(f"![{Path(name).stem}]({name})" for name in images),
+        "",
+    ]
+    others = _other_folders(out_dir, runs_dir)
+    if others:
+        lines += ["## Other result folders", "", *others, ""]
+    return "\n".join(lines)

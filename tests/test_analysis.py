@@ -1,0 +1,269 @@
+"""The analysis on synthetic run records: labels, protocol refusal, Holm, per-seed signs, length-group bootstrap,
+learned a(L), the generated README's sentences, and the one-way imports of the analysis modules."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recbole_hybrid import analysis
+from recbole_hybrid.evaluation import per_user_metric
+from recbole_hybrid.report import analyze, findings
+from recbole_hybrid.runs import AnalysisError, load_runs, model_order
+from recbole_hybrid.stats import bootstrap_mean_ci, holm
+
+N_SHORT, N_MID, N_LONG = 20, 80, 200  # users with L <= 10, 10 < L <= 30, L > 30
+SEEDS = (2020, 2021, 2022)
+CONFIG = {"L_short": 10, "L_long": 30, "MAX_ITEM_LIST_LENGTH": 50, "val_interval": {"rating": "[4,inf)"},
+          "user_inter_num_interval": "[5,inf)", "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO"},
+          "epochs": 200, "stopping_step": 20, "train_batch_size": 256, "learning_rate": 0.001, "hidden_size": 64,
+          "loss_type": "CE", "filter_seen": True, "device": "cpu", "gpu_id": "0", "data_path": "dataset",
+          "checkpoint_dir": "saved", "eval_batch_size": 4096}
+HYBRID = {"gnn_layers": 2, "graph_window": 3, "graph_min_count": 5, "score_table": "id"}
+COMMAND = ["experiments.py", "paper", "--dataset=ml-1m", "--config_files=configs/ml-1m/frozen.yaml"]
+
+
+def _lengths() -> np.ndarray:
+    return np.concatenate([np.full(N_SHORT, 5), np.full(N_MID, 20), np.full(N_LONG, 40)])
+
+
+def _base_ranks(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(2, 60, N_SHORT + N_MID + N_LONG)
+
+
+def write_run(folder: Path, model: str, seed: int, test_rank: np.ndarray, label: str | None = None,
+              config: dict | None = None, alpha: list[float] | None = None, dataset: str = "ml-1m") -> str:
+    """A run record, its ranks and (with ``alpha``) its a(L) curve, as experiments.py writes them."""
+    name = label or model
+    rid = f"{name}-{dataset}-paper-seed{seed}"
+    users = np.arange(1, len(test_rank) + 1)
+    lengths = _lengths()
+    np.savez_compressed(folder / f"{rid}.ranks.npz", test_user_id=users, test_history_length=lengths,
+                        test_rank=test_rank + 1, test_rank_filter_seen=test_rank, valid_user_id=users,
+                        valid_history_length=lengths - 1, valid_rank=test_rank + 2, valid_rank_filter_seen=test_rank)
+    record = {"run_id": rid, "model": model, "dataset": dataset, "seed": seed, "date": f"2026-12-0{seed - 2019}T10:00:00",
+              "command": COMMAND, "device": "CPU x86_64 (2 cores)" if seed != 2022 else "NVIDIA H100",
+              "versions": {"torch": "2.13.0", "recbole": "1.2.1", "git_commit": "abc123"},
+              "data": {"users": len(users), "items": 100, "interactions": 5000}, "trainer": "fast",
+              "epochs": [{"train_loss": 5.0 - e, "valid": {"ndcg@10": 0.01 * e}} for e in range(3)],
+              "best_epoch": 2, "train_time_s": 10.0, "selection": {"metric": "valid ndcg@10", "filter_seen": True},
+              "ranks_file": f"{rid}.ranks.npz",
+              "config": {**CONFIG, **({} if model == "SASRec" else HYBRID), **(config or {}), "seed": seed,
+                         "model": model}}
+    if label:
+        record["label"] = label
+    (folder / f"{rid}.json").write_text(json.dumps(record))
+    if alpha is not None:
+        (folder / f"{rid}.alpha.json").write_text(json.dumps(
+            {"run_id": rid, "model": model, "seed": seed, "length": list(range(1, len(alpha) + 1)), "alpha": alpha}))
+    return rid
+
+
+def write_grid(folder: Path, control_like: str = "SASRec") -> Path:
+    """SASRec; HybridDiscrete better on long histories only; HybridLearnable better in two seeds, worse in one;
+    HybridContinuous identical to SASRec; the control HybridDiscrete-nograph ranks like ``control_like``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    long = _lengths() > 30
+    for seed in SEEDS:
+        base = _base_ranks(seed)
+        better_long = np.where(long, 1, base)
+        learnable = np.maximum(base // 3, 1) if seed != 2022 else base * 2
+        write_run(folder, "SASRec", seed, base, config={"device": "cuda", "gpu_id": "1"})  # ignored keys differ
+        write_run(folder, "HybridDiscrete", seed, better_long, config={"alpha_short": 0.3})
+        write_run(folder, "HybridLearnable", seed, learnable, alpha=[0.2 + 0.1 * (seed - 2020)] * 50)
+        write_run(folder, "HybridContinuous", seed, base.copy(), alpha=list(np.linspace(0.3, 0.8, 50)))
+        write_run(folder, "HybridDiscrete", seed, better_long if control_like == "HybridDiscrete" else base.copy(),
+                  label="HybridDiscrete-nograph", config={"gnn_layers": 0})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    folder = write_grid(tmp_path_factory.mktemp("grid") / "runs")
+    runs = load_runs(folder, "ml-1m", "paper")
+    return folder, runs, analysis.tables(runs, n_boot=300)
+
+
+def test_runs_are_grouped_by_label_and_ordered_baseline_hybrids_controls(grid):
+    _, runs, tables = grid
+    order = ["SASRec", "HybridDiscrete", "HybridLearnable", "HybridContinuous", "HybridDiscrete-nograph"]
+    assert model_order(runs) == order
+    overall = tables["overall_comparison"]
+    assert list(overall["model"]) == [m for m in order for _ in range(2)]
+    assert (overall["n_seeds"] == 3).all()
+    control = [r for r in runs if r.label == "HybridDiscrete-nograph"]
+    assert len(control) == 3 and {r.model for r in control} == {"HybridDiscrete"}
+
+
+def test_significance_has_holm_over_the_main_rows_and_each_seeds_sign(grid):
+    _, _, tables = grid
+    sig = tables["significance"]
+    main = sig[sig["p_holm"].notna()]
+    # 4 labels against SASRec and HybridDiscrete against its control, each for both candidate sets
+    assert len(main) == 10 and (main["seeds"] == "pooled").all()
+    assert sig[sig["seeds"] != "pooled"]["p_holm"].isna().all()
+    assert main["p_holm"].tolist() == pytest.approx(holm(main["t_p"].to_numpy()).tolist())
+    assert (main["p_holm"] >= main["t_p"]).all()
+    rows = sig.set_index(["model", "baseline", "candidates", "seeds"])
+    learnable = rows.loc[("HybridLearnable", "SASRec", "seen_excluded")]
+    assert learnable.loc["pooled", "seed_signs"] == "+ + -"
+    assert list(learnable.loc[["2020", "2021", "2022"], "direction"]) == ["+", "+", "-"]
+    graph = rows.loc[("HybridDiscrete", "HybridDiscrete-nograph", "seen_excluded", "pooled")]
+    assert graph["mean_diff"] > 0 and graph["p_holm"] < 0.05
+    same = rows.loc[("HybridContinuous", "SASRec", "seen_excluded", "pooled")]
+    assert same["mean_diff"] == 0 and same["p_holm"] == 1 and same["seed_signs"] == "0 0 0"
+
+
+def test_length_groups_carry_a_seeded_bootstrap_interval_of_the_difference(grid):
+    _, runs, tables = grid
+    groups = tables["length_groups"].set_index(["model", "candidates", "group"])
+    assert groups.loc[("SASRec", "seen_excluded", "short"), "n_users"] == N_SHORT
+    assert pd.isna(groups.loc[("SASRec", "seen_excluded", "long"), "diff_test_ndcg@10"])
+    discrete = groups.loc[("HybridDiscrete", "seen_excluded")]
+    assert discrete.loc["long", "diff_ci_low"] > 0  # planted: better on long histories only
+    assert (discrete.loc[["short", "mid"], ["diff_test_ndcg@10", "diff_ci_low", "diff_ci_high"]] == 0).all().all()
+    # the interval is the bootstrap of the seed-averaged per-user differences of the group, seed 0, 2000 draws
+    long = _lengths() > 30
+    diff = np.mean([per_user_metric(np.where(long, 1, _base_ranks(s))[long], "ndcg@10")
+                    - per_user_metric(_base_ranks(s)[long], "ndcg@10") for s in SEEDS], axis=0)
+    assert discrete.loc["long", "diff_test_ndcg@10"] == pytest.approx(diff.mean())
+    assert (discrete.loc["long", "diff_ci_low"], discrete.loc["long", "diff_ci_high"]) == \
+        pytest.approx(bootstrap_mean_ci(diff, n_boot=analysis.GROUP_BOOTSTRAP, seed=analysis.BOOTSTRAP_SEED))
+    assert analysis.length_groups(runs).equals(tables["length_groups"])  # deterministic
+    other = analysis.length_groups(runs, seed=1).set_index(["model", "candidates", "group"])
+    assert other.loc[("HybridDiscrete", "seen_excluded", "long"), "diff_ci_low"] != \
+        discrete.loc["long", "diff_ci_low"]
+
+
+def test_learned_alpha_curves_per_seed(grid):
+    _, _, tables = grid
+    curves = tables["alpha_curves"]
+    assert list(curves["model"].drop_duplicates()) == ["HybridLearnable", "HybridContinuous"]
+    assert curves.groupby("model")["seed"].unique().map(list).to_dict() == \
+        {"HybridLearnable": list(SEEDS), "HybridContinuous": list(SEEDS)}
+    assert len(curves) == 2 * 3 * 50
+
+
+def test_a_run_with_another_recipe_is_refused_naming_it_and_the_keys(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    write_run(folder, "HybridFixed", 2020, _base_ranks(2020), config={"epochs": 50, "learning_rate": 5e-4,
+                                                                      "fixed_alpha": 0.5}, alpha=[0.5] * 50)
+    with pytest.raises(AnalysisError) as err:
+        load_runs(folder, "ml-1m", "paper")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "HybridFixed-ml-1m-paper-seed2020 differs in epochs (50 vs 200), learning_rate (0.0005 vs 0.001)" in message
+    assert message.count("differs") == 1  # only the odd run is named; ignored and model keys (device, gnn_layers) pass
+
+
+def test_a_record_missing_a_compared_key_or_from_other_data_is_refused(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    path = folder / "SASRec-ml-1m-paper-seed2021.json"
+    record = json.loads(path.read_text())
+    del record["config"]["L_long"]
+    record["data"]["users"] = 299
+    path.write_text(json.dumps(record))
+    with pytest.raises(AnalysisError, match=r"SASRec-ml-1m-paper-seed2021 differs in L_long \(missing vs 30\), "
+                                            r"data.users \(299 vs 300\)"):
+        load_runs(folder, "ml-1m", "paper")
+
+
+def test_bad_files_are_refused_with_their_path(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    (folder / "HybridContinuous-ml-1m-paper-seed2020.alpha.json").unlink()
+    runs = load_runs(folder, "ml-1m", "paper")
+    with pytest.raises(AnalysisError, match="HybridContinuous-ml-1m-paper-seed2020.alpha.json is missing"):
+        analysis.alpha_curves(runs)
+    (folder / "HybridLearnable-ml-1m-paper-seed2021.alpha.json").write_text(json.dumps({"length": [1, 2],
+                                                                                        "alpha": [0.5, 1.5]}))
+    with pytest.raises(AnalysisError, match="seed2021.alpha.json: expected .* every alpha in \\[0, 1\\]"):
+        load_runs(folder, "ml-1m", "paper")
+    (folder / "HybridLearnable-ml-1m-paper-seed2021.alpha.json").unlink()
+    (folder / "SASRec-ml-1m-paper-seed2020.json").write_text("{not json")
+    with pytest.raises(AnalysisError, match="SASRec-ml-1m-paper-seed2020.json: not valid JSON"):
+        load_runs(folder, "ml-1m", "paper")
+    (folder / "SASRec-ml-1m-paper-seed2020.json").write_text(json.dumps({"run_id": "x", "model": "SASRec"}))
+    with pytest.raises(AnalysisError, match="not a complete run record, missing seed, dataset"):
+        load_runs(folder, "ml-1m", "paper")
+
+
+def test_two_runs_of_one_label_and_seed_are_refused(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    write_run(folder, "HybridDiscrete", 2020, _base_ranks(2020), label="HybridDiscrete-nograph2",
+              config={"gnn_layers": 0})
+    record = json.loads((folder / "HybridDiscrete-nograph2-ml-1m-paper-seed2020.json").read_text())
+    del record["label"]  # now it claims to be plain HybridDiscrete, seed 2020, like another run
+    (folder / "HybridDiscrete-nograph2-ml-1m-paper-seed2020.json").write_text(json.dumps(record))
+    with pytest.raises(AnalysisError, match="are both HybridDiscrete with seed 2020"):
+        load_runs(folder, "ml-1m", "paper")
+
+
+def test_readme_states_provenance_anchors_and_findings_that_follow_the_numbers(tmp_path, capsys):
+    folder = write_grid(tmp_path / "results" / "runs")
+    (tmp_path / "results" / "demo").mkdir()
+    (tmp_path / "results" / "demo" / "README.md").write_text("# Results: a demo\n")
+    analyze("ml-1m", "paper", folder, tmp_path / "results", save=True, n_boot=300,
+            command=["python -m recbole_hybrid.experiments analyze", "--save_csv"])
+    out = tmp_path / "results"
+    for name in ("overall_comparison", "length_groups", "significance", "alpha_curves"):
+        assert (out / f"{name}.csv").is_file()
+    for name in ("learning_curves", "length_groups", "length_group_diffs", "alpha_curves"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    readme = (out / "README.md").read_text()
+    for text in ("`python -m recbole_hybrid.experiments analyze --save_csv`", "`configs/ml-1m/frozen.yaml`",
+                 "CPU x86_64 (2 cores) (10 runs); NVIDIA H100 (5 runs)", "2026-12-01T10:00:00 to 2026-12-03T10:00:00",
+                 "seeds 2020 2021 2022", "| SASRec | seen_excluded (primary) | 3 |", "0.183 / 0.370 / 0.165",
+                 "HSTU-large", "citations kept in `recbole_hybrid/anchors.py`",
+                 "**HybridDiscrete beats SASRec**", "**HybridLearnable beats SASRec**",
+                 "2 of 3 seeds above SASRec: the seeds disagree in direction",
+                 "HybridContinuous does not differ significantly from SASRec",
+                 "So: above SASRec in long; no clear difference (the interval holds 0) in short, mid",
+                 "The short group (L<=10) holds 20 of 300 test users (6.7%): it is small",
+                 "**The graph helps**: HybridDiscrete (gnn_layers=2) against its control HybridDiscrete-nograph",
+                 "- [`demo/`](demo/README.md): Results: a demo"):
+        assert text in readme, text
+    assert "seeds disagree" not in readme.split("**HybridDiscrete beats SASRec**")[1].split("\n")[0]
+
+
+def test_findings_say_when_only_the_extra_table_helps_and_when_no_control_ran(tmp_path):
+    folder = write_grid(tmp_path / "runs", control_like="HybridDiscrete")
+    runs = load_runs(folder, "ml-1m", "paper")
+    text = "\n".join(findings(runs, analysis.tables(runs, n_boot=200)))
+    assert "The graph adds nothing measurable: HybridDiscrete" in text
+    assert "The control alone is significantly above SASRec, so what helps is the extra embedding table" in text
+    for path in folder.glob("HybridDiscrete-nograph-*"):
+        path.unlink()
+    runs = load_runs(folder, "ml-1m", "paper")
+    text = "\n".join(findings(runs, analysis.tables(runs, n_boot=200)))
+    assert "No control run" in text and "graph adds" not in text
+
+
+def test_the_analysis_modules_import_one_way():
+    """runs <- analysis <- plots <- report, and none of them back (function-level imports included)."""
+    root = Path(analysis.__file__).parent
+    layers = ["lengths", "stats", "anchors", "runs", "analysis", "plots", "report"]
+    for i, name in enumerate(layers):
+        imported = set()
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                imported.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+        assert not imported & set(layers[i:]) - {name}, f"{name} imports {imported & set(layers[i:])}"
+
+
+def test_a_label_without_a_shared_seed_is_named_not_compared(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    write_run(folder, "HybridFixed", 2030, _base_ranks(2030), config={"fixed_alpha": 0.5})
+    runs = load_runs(folder, "ml-1m", "paper")
+    tables = analysis.tables(runs, n_boot=200)
+    assert "HybridFixed" not in set(tables["significance"]["model"])
+    assert "HybridFixed has no seed in common with SASRec: it is not compared." in findings(runs, tables)
+    for path in folder.glob("Hybrid*"):
+        path.unlink()
+    with pytest.raises(AnalysisError, match="nothing to compare"):
+        analysis.significance(load_runs(folder, "ml-1m", "paper"))
