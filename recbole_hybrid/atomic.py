@@ -33,7 +33,13 @@ def parse_header(path: str | Path, header: str) -> list[tuple[str, str]]:
     """``[(name, type), ...]`` from a header line ``name:type<TAB>name:type...``."""
     fields = []
     for column, cell in enumerate(header.split("\t"), start=1):
-        name, sep, ftype = cell.strip().partition(":")
+        if cell != cell.strip():
+            raise AtomicFileError(path, 1, f"header column {column} {cell!r} has spaces around it, which RecBole "
+                                           f"would keep in the field's name")
+        if cell.startswith('"'):
+            raise AtomicFileError(path, 1, f"header column {column} {cell!r} starts with a double quote (RecBole's "
+                                           f"reader would unquote it or join columns)")
+        name, sep, ftype = cell.partition(":")
         if not sep or not name:
             raise AtomicFileError(path, 1, f"header column {column} {cell!r} is not of the form name:type")
         if ftype not in FIELD_TYPES:
