@@ -51,3 +51,21 @@ def init_seed(seed: int, reproducibility: bool) -> None:
     if reproducibility:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
     torch.use_deterministic_algorithms(bool(reproducibility), warn_only=True)
+
+
+@contextlib.contextmanager
+def kept_cuda_visible_devices() -> Iterator[None]:
+    """Undo what RecBole's ``Config`` does to ``CUDA_VISIBLE_DEVICES`` (it writes its ``gpu_id`` there, ``'0'`` by
+    default) while a process only checks configurations.
+
+    A Ray Tune driver builds configs to check a search space: without this, Ray started afterwards sees GPU 0 only.
+    A run that trains keeps RecBole's behaviour (``gpu_id`` picks its GPU).
+    """
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
