@@ -277,6 +277,7 @@ def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial
     assert record["test"] is None  # the search never looks at the test split
     assert record["config"]["device"] == "cpu" and record["config"]["gpu_id"] == ""
     assert record["best_valid"]["ndcg@10"] == pytest.approx(best[METRIC])
+    assert list(trial_dir.glob("events.out.tfevents.*"))  # Ray's TensorBoard logs of every trial (README)
 
     tuned = tmp_path / "tuned" / "HybridDiscrete-ml-100k.yaml"
     assert summary["properties"] == tuned

@@ -45,7 +45,7 @@ SPEC_FILE = "search_spec.json"  # in the experiment folder: what --resume needs 
 
 @dataclass
 class SearchOptions:
-    """The command line of ``tune/search.py``; ``overrides`` are fixed RecBole settings for every trial."""
+    """The search's command line (``main``); ``overrides`` are fixed RecBole settings for every trial."""
 
     model: str = "HybridDiscrete"
     dataset: str = "ml-100k"
