@@ -25,8 +25,8 @@ def trial_rows(results) -> list[dict[str, Any]]:
     report, ``get_dataframe()`` its last, ``Result.metrics_dataframe`` its curve. A trial that failed before its
     first report has a row with empty metrics.
     """
-    best = _records(results.get_dataframe(filter_metric=METRIC, filter_mode="max"))
-    last = _records(results.get_dataframe())
+    best = _by_trial(results.get_dataframe(filter_metric=METRIC, filter_mode="max"))
+    last = _by_trial(results.get_dataframe())
     rows = []
     for result in results:
         trial_id = (result.metrics or {}).get("trial_id") or Path(str(result.path)).name
@@ -47,11 +47,11 @@ def trial_rows(results) -> list[dict[str, Any]]:
     return rows
 
 
-def _records(frame) -> dict[str, dict[str, Any]]:
-    """A ``ResultGrid`` dataframe as ``{trial_id: row}`` (rows without ``METRIC`` are reports of no epoch)."""
-    if frame is None or not len(frame) or METRIC not in frame:
+def _by_trial(frame) -> dict[str, dict[str, Any]]:
+    """A ``ResultGrid`` dataframe as ``{trial_id: row}``, without rows whose ``METRIC`` is missing or NaN."""
+    if frame is None or METRIC not in frame:
         return {}
-    return {row["trial_id"]: row for row in frame.to_dict("records") if row.get(METRIC) == row.get(METRIC)}
+    return {row["trial_id"]: row for row in frame[frame[METRIC].notna()].to_dict("records")}
 
 
 def write_trials_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
