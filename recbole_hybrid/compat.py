@@ -52,5 +52,23 @@ def init_seed(seed: int, reproducibility: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
     torch.use_deterministic_algorithms(bool(reproducibility), warn_only=True)
     # Deterministic mode also fills every new tensor from torch.empty with NaN, to expose reads of uninitialised
-    # memory: no kernel here reads it, and the fills cost ~8% of a CPU sequence epoch.
+    # memory: no kernel here reads it, and the fills are a pass over memory after every such allocation.
     torch.utils.deterministic.fill_uninitialized_memory = False
+
+
+@contextlib.contextmanager
+def kept_cuda_visible_devices() -> Iterator[None]:
+    """Undo what RecBole's ``Config`` does to ``CUDA_VISIBLE_DEVICES`` (it writes its ``gpu_id`` there, ``'0'`` by
+    default) while a process only checks configurations.
+
+    A Ray Tune driver builds configs to check a search space: without this, Ray started afterwards sees GPU 0 only.
+    A run that trains keeps RecBole's behaviour (``gpu_id`` picks its GPU).
+    """
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved

@@ -12,10 +12,13 @@ distribution::
 Constraints between keys (``L_short < L_long < MAX_ITEM_LIST_LENGTH``, ``hidden_size % n_heads == 0``, alphas in
 range) are not written in the space: every draw goes through ``config.build_config``'s checks and a draw that fails
 them is thrown away before any trial starts.
+
+The shipped spaces are ``recbole_hybrid/tuning/spaces/<name>.yaml``; ``--space=<name>`` finds them by name.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import itertools
 import pickle
 import random
@@ -27,6 +30,7 @@ from ray import tune
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain
 
+from recbole_hybrid.compat import kept_cuda_visible_devices
 from recbole_hybrid.config import ConfigError, build_config
 
 DISTRIBUTIONS = {
@@ -38,15 +42,34 @@ DISTRIBUTIONS = {
 _N_ARGS = {"uniform": 2, "loguniform": 2, "randint": 2}
 
 
+#: Keys a space may not search: they decide what trials are ranked on, so all trials must share them.
+NOT_SEARCHABLE = ("filter_seen", "valid_metric", "topk")
+
+
 class SpaceError(ValueError):
     """A search-space file that cannot be searched; the message names the file and key."""
 
 
+def shipped_spaces() -> Path:
+    """The folder of the spaces that come with the package (package data)."""
+    return Path(str(importlib.resources.files(__package__) / "spaces"))
+
+
+def resolve_space(space: str | Path) -> Path:
+    """A space file by path, or a shipped space by name (``hybrid_discrete`` or ``hybrid_discrete.yaml``)."""
+    path = Path(space).expanduser()
+    if path.is_file():
+        return path.resolve()
+    shipped = shipped_spaces() / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in shipped_spaces().glob("*.yaml")))
+    raise SpaceError(f"search space {space} does not exist (a file, or a shipped space: {names})")
+
+
 def load_space(path: str | Path) -> tuple[dict[str, Any], dict[str, Domain]]:
-    """Read a space file into ``(fixed settings, searched Ray domains)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpaceError(f"search space {path} does not exist")
+    """Read a space file (or shipped space name) into ``(fixed settings, searched Ray domains)``."""
+    path = resolve_space(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -61,6 +84,9 @@ def load_space(path: str | Path) -> tuple[dict[str, Any], dict[str, Domain]]:
         if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS:
             raise SpaceError(f"{path}: {key}: write one of {sorted(DISTRIBUTIONS)} with its arguments, "
                              f"e.g. {{choice: [32, 64]}}; got {value!r}")
+        if key in NOT_SEARCHABLE:
+            raise SpaceError(f"{path}: {key} decides the metric that trials are ranked on: fix it (a plain value "
+                             f"or --{key}=...), do not search it")
         (kind, args), = value.items()
         if not isinstance(args, list) or not args or (kind in _N_ARGS and len(args) != _N_ARGS[kind]):
             need = f"{_N_ARGS[kind]} numbers [low, high]" if kind in _N_ARGS else "a non-empty list"
@@ -75,9 +101,13 @@ def load_space(path: str | Path) -> tuple[dict[str, Any], dict[str, Domain]]:
 
 def config_problem(model: str, dataset: str, config_files: list[str], fixed: dict[str, Any],
                    params: dict[str, Any]) -> str | None:
-    """Why the fixed settings with a draw ``params`` cannot train (``build_config``'s message), or ``None``."""
+    """Why the fixed settings with a draw ``params`` cannot train (``build_config``'s message), or ``None``.
+
+    Runs in the search's driver: ``CUDA_VISIBLE_DEVICES`` stays as it was (RecBole's ``Config`` would set it).
+    """
     try:
-        build_config(model, dataset, config_files, {**fixed, **params})
+        with kept_cuda_visible_devices():
+            build_config(model, dataset, config_files, {**fixed, **params})
     except ConfigError as err:
         return str(err)
     return None

@@ -1,7 +1,20 @@
-"""Parallel hyper-parameter search with Ray Tune: on one machine, on several GPUs, or on a Ray cluster.
+"""Hyper-parameter search with Ray Tune over a yaml search space (validation NDCG@10 only).
 
-``tune/search.py`` is the command line. Trials select on validation NDCG@10 only; ``--final_test`` retrains the best
-configuration with several seeds through ``run_experiment`` and reports test there, after the search.
+    python -m recbole_hybrid.tuning.search --model=HybridDiscrete --dataset=ml-1m --space=hybrid_discrete
+        --num_samples=N --gpus_per_trial=F --cpus_per_trial=C [--scheduler=asha|fifo] [--search=random|optuna|grid]
+        [--address=auto|HOST:PORT] [--storage_path=DIR|URI] [--name=NAME] [--resume] [--max_concurrent=K]
+        [--max_failures=2] [--grace_period=3] [--search_seed=2020] [--num_cpus=N] [--num_gpus=N] [--out_dir=DIR]
+        [--tuned_dir=DIR] [--final_test=SEEDS] [--config_files=...] [--key=value ...]
+
+(also ``python tune/search.py ...``). ``--space`` is a file or the name of a shipped space
+(``recbole_hybrid/tuning/spaces/``). ``--gpus_per_trial`` defaults to 1 when a Ray node has GPUs, else 0.
+``--num_cpus`` / ``--num_gpus`` size a local Ray (without ``--address``). ``--storage_path`` is a folder or a URI
+that Ray accepts (``s3://``, ``gs://``, ``file://``). Any other ``--key=value`` is a RecBole setting fixed for every
+trial (short names as in run.py; ``--seed`` is RecBole's seed). Writes ``<out_dir>/trials.csv``,
+``<out_dir>/curves.png`` and ``<tuned_dir>/<Model>-<dataset>.yaml`` (default ``properties/tuned/``).
+
+Trials select on validation NDCG@10 only; ``--final_test`` retrains the best configuration with several seeds through
+the experiments pipeline and reports test there, after the search.
 """
 
 from __future__ import annotations
@@ -16,40 +29,42 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recbole_hybrid.compat import kept_cuda_visible_devices
 from recbole_hybrid.config import PROJECT_ROOT, SHORT_FLAGS, ConfigError, build_config, parse_value
-from recbole_hybrid.search_space import (RandomSampler, SpaceError, ValidOnly, build_searcher, config_problem,
-                                         load_space)
-from recbole_hybrid.tune_report import best_row, plot_curves, trial_rows, write_trials_csv, write_tuned_properties
-from recbole_hybrid.tune_trial import METRIC, train_trial
+from recbole_hybrid.tuning import storage
+from recbole_hybrid.tuning.cluster import (TuneSetupError, check_resources, default_gpus_per_trial, init_ray,
+                                           node_resources)
+from recbole_hybrid.tuning.report import (best_row, plot_curves, trial_rows, write_trials_csv,
+                                          write_tuned_properties)
+from recbole_hybrid.tuning.space import (RandomSampler, SpaceError, ValidOnly, build_searcher, config_problem,
+                                         load_space, resolve_space)
+from recbole_hybrid.tuning.trial import BEST_METRIC, METRIC, train_trial
 
 SPEC_FILE = "search_spec.json"  # in the experiment folder: what --resume needs to rebuild the search
 
 
-class TuneSetupError(RuntimeError):
-    """A search that cannot start (resources, folders, flags); the message says what to change."""
-
-
 @dataclass
 class SearchOptions:
-    """The command line of ``tune/search.py``; ``overrides`` are fixed RecBole settings for every trial."""
+    """The search's command line (``main``); ``overrides`` are fixed RecBole settings for every trial."""
 
     model: str = "HybridDiscrete"
     dataset: str = "ml-100k"
     space: str = ""
     num_samples: int = 8
-    gpus_per_trial: float | None = None  # None: 1 when the cluster has GPUs, else 0 (see default_gpus_per_trial)
+    gpus_per_trial: float | None = None  # None: 1 when a node has GPUs, else 0 (see default_gpus_per_trial)
     cpus_per_trial: float = 1.0
     scheduler: str = "asha"
     search: str = "random"
     address: str | None = None
-    storage_path: str = str(PROJECT_ROOT / "saved" / "tune")
+    storage_path: str = str(PROJECT_ROOT / "saved" / "tune")  # a folder or a URI (s3://, gs://, file://)
     name: str = ""
     resume: bool = False
     max_concurrent: int = 0
     max_failures: int = 2
     grace_period: int = 3
     search_seed: int = 2020  # the searcher's draws; --seed is RecBole's seed of every trial
-    num_cpus: int | None = None
+    num_cpus: int | None = None  # a local Ray's CPUs (None: all)
+    num_gpus: int | None = None  # a local Ray's GPUs (None: the visible ones)
     out_dir: str = ""
     tuned_dir: str = str(PROJECT_ROOT / "properties" / "tuned")
     final_test: int = 0
@@ -58,14 +73,15 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         self.name = self.name or f"{self.model}-{self.dataset}"
-        self.storage_path = str(Path(self.storage_path).expanduser().resolve())
+        self.storage_path = storage.normalize(self.storage_path)
         self.out_dir = str(Path(self.out_dir or PROJECT_ROOT / "results" / "tune" / self.name).resolve())
         self.tuned_dir = str(Path(self.tuned_dir).expanduser().resolve())
         self.config_files = [str(Path(f).resolve()) for f in self.config_files]
 
     @property
-    def experiment_dir(self) -> Path:
-        return Path(self.storage_path) / self.name
+    def experiment_dir(self) -> str:
+        """``<storage_path>/<name>``: a local folder or a URI."""
+        return storage.join(self.storage_path, self.name)
 
 
 _CHOICES = {"scheduler": ("asha", "fifo"), "search": ("random", "optuna", "grid")}
@@ -107,8 +123,9 @@ def search_spec(opts: SearchOptions) -> dict[str, Any]:
     on the command line, fixed settings that cannot train.
     """
     if not opts.space:
-        raise SpaceError("--space=FILE is required (see tune/spaces/)")
-    fixed, searched = load_space(opts.space)
+        raise SpaceError("--space=FILE is required (a file, or a name from recbole_hybrid/tuning/spaces/)")
+    space_file = resolve_space(opts.space)
+    fixed, searched = load_space(space_file)
     clash = sorted(set(searched) & set(opts.overrides))
     if clash:
         raise SpaceError(f"{', '.join(clash)} searched in {opts.space} and fixed on the command line: drop one")
@@ -116,103 +133,89 @@ def search_spec(opts: SearchOptions) -> dict[str, Any]:
     # One valid draw proves the space is searchable and gives the full config (keys, absolute paths).
     problem = functools.partial(config_problem, opts.model, opts.dataset, opts.config_files, fixed)
     sample = ValidOnly(RandomSampler(searched, opts.search_seed), problem).suggest("check")
-    config = build_config(opts.model, opts.dataset, opts.config_files, {**fixed, **sample})
+    with kept_cuda_visible_devices():  # RecBole's Config would leave CUDA_VISIBLE_DEVICES=gpu_id for Ray to see
+        config = build_config(opts.model, opts.dataset, opts.config_files, {**fixed, **sample})
     known = {**config.internal_config_dict, **config.file_config_dict}  # RecBole's and our property files' keys
     unknown = [key for key in searched if key not in known]
     if unknown:
-        raise SpaceError(f"{opts.space}: {', '.join(unknown)} not a setting of {opts.model} (typo?)")
+        raise SpaceError(f"{space_file}: {', '.join(unknown)} not a setting of {opts.model} (typo?)")
     for key in ("data_path", "graph_cache_dir"):  # absolute: trials run in other working directories
         fixed[key] = config[key]
     return {"model": opts.model, "dataset": opts.dataset, "config_files": opts.config_files, "fixed": fixed,
-            "epochs": config["epochs"], "space_file": str(Path(opts.space).resolve())}
+            "epochs": config["epochs"], "filter_seen": bool(config["filter_seen"]), "space_file": str(space_file)}
 
 
-def init_ray(opts: SearchOptions) -> None:
-    """Start a local Ray, or connect to the cluster at ``--address`` (``auto`` or ``HOST:PORT``)."""
-    import ray
-
-    # Workers import recbole_hybrid from this checkout (on a cluster: the same path on every node, or pip install).
-    path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    runtime_env = {"env_vars": {"PYTHONPATH": path}}
-    if opts.address:
-        ray.init(address=opts.address, runtime_env=runtime_env, log_to_driver=True)
-    else:
-        ray.init(address="local", num_cpus=opts.num_cpus, include_dashboard=False, runtime_env=runtime_env)
+def make_searcher(opts: SearchOptions, spec: dict[str, Any]) -> ValidOnly:
+    """The searcher over the space of ``spec``, suggesting valid configurations only; it learns from each trial's
+    best validation score (``BEST_METRIC``, as the trial keeps its best model), not its last."""
+    _, searched = load_space(spec["space_file"])
+    problem = functools.partial(config_problem, spec["model"], spec["dataset"], spec["config_files"], spec["fixed"])
+    return build_searcher(opts.search, searched, BEST_METRIC, opts.search_seed, problem)
 
 
-def default_gpus_per_trial(resources: dict[str, float]) -> float:
-    """One whole GPU per trial when the cluster has GPUs, else 0.
+def make_scheduler(opts: SearchOptions, spec: dict[str, Any]):
+    """ASHA in epochs (the ``epoch`` each report carries, whatever ``eval_step`` is), or FIFO.
 
-    Not packing is the default until ``tune/throughput.py`` has measured on a GPU that it pays: four stock RecBole
-    SASRec processes sharing one H200 ran each epoch about 4.4 times slower than one alone (project notes), which
-    would make 4 packed trials slower in all than 4 trials one after another.
+    ASHA stops trials that fall behind at its rungs only: a trial that reaches its last epoch ends by itself and
+    writes its run record (``stop_last_trials=False``; Ray's default would stop it at that last report).
     """
-    return 1.0 if resources.get("GPU", 0.0) > 0 else 0.0
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-
-def check_resources(opts: SearchOptions, resources: dict[str, float]) -> None:
-    """Refuse requests the cluster can never meet (Ray would leave such trials pending forever)."""
-    gpus, cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
-    wanted = opts.gpus_per_trial if opts.gpus_per_trial is not None else default_gpus_per_trial(resources)
-    if wanted > 0 and gpus == 0:
-        raise TuneSetupError(f"--gpus_per_trial={opts.gpus_per_trial} but the Ray cluster has no GPU: use "
-                             "--gpus_per_trial=0 on a CPU machine, or start Ray on GPU nodes")
-    if wanted > gpus:
-        raise TuneSetupError(f"--gpus_per_trial={opts.gpus_per_trial} but the cluster has {gpus:g} GPUs in all")
-    if opts.cpus_per_trial > cpus:
-        raise TuneSetupError(f"--cpus_per_trial={opts.cpus_per_trial} but the cluster has {cpus:g} CPUs in all")
+    if opts.scheduler == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="epoch", max_t=spec["epochs"], grace_period=min(opts.grace_period, spec["epochs"]),
+                         reduction_factor=3, stop_last_trials=False)
 
 
 def make_tuner(opts: SearchOptions, spec: dict[str, Any]):
-    """A new ``Tuner``, or the interrupted one restored from the experiment folder (``--resume``)."""
+    """A new ``Tuner``, or the interrupted one restored from the experiment folder (``--resume``).
+
+    Trials are ranked on ``BEST_METRIC`` (the selection metric of the run, ``filter_seen`` included, at its best
+    epoch so far): the scheduler compares it, the searcher learns it, ``ResultGrid`` defaults to it.
+    """
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     trainable = tune.with_resources(tune.with_parameters(train_trial, spec=spec),
                                     {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
     if opts.resume:
-        return tune.Tuner.restore(str(opts.experiment_dir), trainable, resume_unfinished=True, resume_errored=True)
-    _, searched = load_space(spec["space_file"])
-    problem = functools.partial(config_problem, spec["model"], spec["dataset"], spec["config_files"], spec["fixed"])
-    searcher = build_searcher(opts.search, searched, METRIC, opts.search_seed, problem)
+        return tune.Tuner.restore(opts.experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
+    searcher = make_searcher(opts, spec)
     num_samples = len(searcher.searcher.grid) if opts.search == "grid" else opts.num_samples
-    if opts.scheduler == "asha":
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=spec["epochs"],
-                                  grace_period=min(opts.grace_period, spec["epochs"]), reduction_factor=3)
-    else:
-        scheduler = FIFOScheduler()
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler,
-                                    num_samples=num_samples, max_concurrent_trials=opts.max_concurrent or None),
+        tune_config=tune.TuneConfig(metric=BEST_METRIC, mode="max", search_alg=searcher,
+                                    scheduler=make_scheduler(opts, spec), num_samples=num_samples,
+                                    max_concurrent_trials=opts.max_concurrent or None),
         run_config=tune.RunConfig(name=opts.name, storage_path=opts.storage_path, verbose=1,
                                   failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                                  # each trial's working directory (its run record) goes to storage, from any node
+                                  sync_config=tune.SyncConfig(sync_artifacts=True)),
     )
 
 
 def prepare(opts: SearchOptions) -> tuple[SearchOptions, dict[str, Any]]:
     """Check flags, space and folders before Ray starts; on ``--resume`` reload the interrupted search's settings."""
-    spec_path = opts.experiment_dir / SPEC_FILE
+    spec_path = storage.join(opts.experiment_dir, SPEC_FILE)
     if opts.resume:
-        if not spec_path.is_file():
+        if not storage.exists(spec_path):
             raise TuneSetupError(f"cannot resume: {spec_path} not found (no search named {opts.name!r} under "
                                  f"{opts.storage_path}; pass the same --name and --storage_path)")
-        saved = json.loads(spec_path.read_text())
-        kept = {k: getattr(opts, k) for k in ("resume", "address", "num_cpus", "final_test")}
+        saved = json.loads(storage.read_text(spec_path))
+        kept = {k: getattr(opts, k) for k in ("resume", "address", "num_cpus", "num_gpus", "final_test")}
         opts = SearchOptions(**{**saved["options"], **kept})
         return opts, saved["spec"]
-    if opts.experiment_dir.exists():
+    if storage.exists(opts.experiment_dir):
         raise TuneSetupError(f"experiment folder {opts.experiment_dir} exists: pass --resume to continue it or "
                              "another --name")
     return opts, search_spec(opts)
 
 
-def unfinished_trials(experiment_dir: Path) -> list[str]:
+def unfinished_trials(experiment_dir: str) -> list[str]:
     """Trials the saved experiment state has not finished (after Ctrl-C the in-memory ``ResultGrid`` says they did)."""
     from ray.tune import ExperimentAnalysis
 
-    trials = ExperimentAnalysis(str(experiment_dir)).trials
+    trials = ExperimentAnalysis(experiment_dir).trials
     return [t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR")]
 
 
@@ -225,18 +228,21 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     """
     import ray
 
+    if os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == "0":
+        raise TuneSetupError("RAY_CHDIR_TO_TRIAL_DIR=0: trials write their run records to their own working "
+                             "directory; unset it")
     opts, spec = prepare(opts)
-    init_ray(opts)
+    init_ray(opts.address, opts.num_cpus, opts.num_gpus)
     try:
-        resources = ray.cluster_resources()
+        nodes = node_resources()
         if opts.gpus_per_trial is None:
-            opts.gpus_per_trial = default_gpus_per_trial(resources)
-            log(f"--gpus_per_trial={opts.gpus_per_trial:g} (the cluster has {resources.get('GPU', 0):g} GPUs)")
-        check_resources(opts, resources)
+            opts.gpus_per_trial = default_gpus_per_trial(nodes)
+            per_node = ", ".join(f"{n['GPU']:g}" for n in nodes)
+            log(f"--gpus_per_trial={opts.gpus_per_trial:g} (GPUs per node: {per_node})")
+        check_resources(opts.gpus_per_trial, opts.cpus_per_trial, nodes)
         if not opts.resume:  # written once the search can start, so a refused one leaves no folder behind
-            opts.experiment_dir.mkdir(parents=True)
-            (opts.experiment_dir / SPEC_FILE).write_text(json.dumps({"options": asdict(opts), "spec": spec},
-                                                                    indent=1))
+            storage.write_text(storage.join(opts.experiment_dir, SPEC_FILE),
+                               json.dumps({"options": asdict(opts), "spec": spec}, indent=1))
         tuner = make_tuner(opts, spec)
         started = time.perf_counter()
         results = tuner.fit()
@@ -250,13 +256,15 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     if not summary["finished"]:
         log(f"search interrupted: continue it with --resume --name={opts.name} --storage_path={opts.storage_path}")
         return summary
-    best = summary["best"] = best_row(rows)
+    best = summary["best"] = best_row(results, rows)
     params = {k: best[k] for k in load_space(spec["space_file"])[1]}
-    summary["plot"] = plot_curves(rows, out / "curves.png", f"{opts.model} on {opts.dataset}: {len(rows)} trials")
+    summary["plot"] = plot_curves(rows, best["trial_id"], out / "curves.png",
+                                  f"{opts.model} on {opts.dataset}: {len(rows)} trials")
     summary["properties"] = write_tuned_properties(
         Path(opts.tuned_dir) / f"{opts.model}-{opts.dataset}.yaml", spec["fixed"], params,
-        {"model": opts.model, "dataset": opts.dataset, "experiment": str(opts.experiment_dir),
+        {"model": opts.model, "dataset": opts.dataset, "experiment": opts.experiment_dir,
          "trial": best["trial_id"], f"best {METRIC}": f"{best[METRIC]:.6f} at epoch {best['best_epoch']}",
+         "candidates": "without each user's seen items (filter_seen)" if spec.get("filter_seen") else "all items",
          "trials": f"{len(rows)} ({opts.search} search, {opts.scheduler} scheduler)"})
     log(f"{len(rows)} trials; best {best['trial_id']}: {METRIC} {best[METRIC]:.4f} with {params}")
     log(f"trials: {summary['csv']}\ncurves: {summary['plot']}\nbest configuration: {summary['properties']}")
@@ -295,14 +303,23 @@ def final_test(opts: SearchOptions, properties: Path, log=print) -> dict[str, An
     return summary
 
 
-USER_ERRORS = (ConfigError, SpaceError, TuneSetupError, FileNotFoundError)
+USER_ERRORS = (ConfigError, SpaceError, TuneSetupError, storage.StorageError, FileNotFoundError)
 
 
-def main(argv: list[str]) -> int:
-    """``tune/search.py``'s entry point; bad input ends with one ``error:`` line and exit code 2."""
+def main(argv: list[str] | None = None) -> int:
+    """The command line (``recbole-hybrid tune``, ``tune/search.py``); bad input ends with one ``error:`` line and
+    exit code 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
     try:
         run_search(parse_search_cli(argv))
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

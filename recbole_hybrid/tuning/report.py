@@ -10,31 +10,48 @@ from typing import Any
 import yaml
 
 from recbole_hybrid.records import plain
-from recbole_hybrid.tune_trial import METRIC
+from recbole_hybrid.tuning.trial import METRIC
+
+
+#: Where each trial ran (``trial.placement``, from its last report): columns of the trials CSV.
+PLACEMENT = ("node_id", "gpu_ids")
 
 
 def trial_rows(results) -> list[dict[str, Any]]:
-    """One row per trial of a Ray ``ResultGrid``: id, status, sampled config, best validation NDCG@10, epochs, time.
+    """One row per trial of a Ray ``ResultGrid``: id, status, sampled config, best ``METRIC`` and its epoch, epochs
+    trained, time, where it ran (node, GPUs), and ``history`` (``(epoch, METRIC)`` pairs, not written to the CSV).
 
-    ``history`` (the per-epoch validation curve) rides along for the plot and is not written to the CSV.
+    Ray's own tables give the numbers: ``get_dataframe(filter_metric=METRIC, filter_mode="max")`` each trial's best
+    report, ``get_dataframe()`` its last, ``Result.metrics_dataframe`` its curve. A trial that failed before its
+    first report has a row with empty metrics.
     """
+    best = _by_trial(results.get_dataframe(filter_metric=METRIC, filter_mode="max"))
+    last = _by_trial(results.get_dataframe())
     rows = []
     for result in results:
+        trial_id = (result.metrics or {}).get("trial_id") or Path(str(result.path)).name
+        top, end = best.get(trial_id), last.get(trial_id, {})
         history = result.metrics_dataframe
         has_curve = history is not None and METRIC in history
-        best = history.loc[history[METRIC].idxmax()] if has_curve and len(history) else None
-        last = result.metrics or {}
         rows.append({
-            "trial_id": last.get("trial_id", Path(str(result.path)).name),
+            "trial_id": trial_id,
             "status": "ERROR" if result.error else "OK",
             **{key: plain(value) for key, value in (result.config or {}).items()},
-            METRIC: None if best is None else float(best[METRIC]),
-            "best_epoch": None if best is None else int(best["epoch"]),
-            "epochs": int(last.get("epoch", 0)),
-            "time_s": float(last.get("time_total_s", 0.0)),
+            METRIC: None if top is None else float(top[METRIC]),
+            "best_epoch": None if top is None else int(top["epoch"]),
+            "epochs": int(end.get("epoch", 0)),
+            "time_s": float(end.get("time_total_s", 0.0)),
+            **{key: end.get(key) for key in PLACEMENT},
             "history": [] if not has_curve else list(zip(history["epoch"].astype(int), history[METRIC])),
         })
     return rows
+
+
+def _by_trial(frame) -> dict[str, dict[str, Any]]:
+    """A ``ResultGrid`` dataframe as ``{trial_id: row}``, without rows whose ``METRIC`` is missing or NaN."""
+    if frame is None or METRIC not in frame:
+        return {}
+    return {row["trial_id"]: row for row in frame[frame[METRIC].notna()].to_dict("records")}
 
 
 def write_trials_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
@@ -51,12 +68,12 @@ def write_trials_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The trial with the highest best validation NDCG@10."""
-    scored = [r for r in rows if r[METRIC] is not None]
-    if not scored:
+def best_row(results, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of Ray's best trial: ``ResultGrid.get_best_result`` on each trial's best ``METRIC`` (scope ``all``)."""
+    if not any(r[METRIC] is not None for r in rows):
         raise RuntimeError("no trial reported a validation NDCG@10: nothing to export (see the trials' errors)")
-    return max(scored, key=lambda r: r[METRIC])
+    best = results.get_best_result(metric=METRIC, mode="max", scope="all")
+    return next(r for r in rows if r["trial_id"] == best.metrics["trial_id"])
 
 
 def write_tuned_properties(path: str | Path, fixed: dict[str, Any], params: dict[str, Any],
@@ -79,8 +96,8 @@ def write_tuned_properties(path: str | Path, fixed: dict[str, Any], params: dict
     return path
 
 
-def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str) -> Path:
-    """Validation NDCG@10 per epoch of every trial; the best trial drawn thicker."""
+def plot_curves(rows: list[dict[str, Any]], best_id: str, path: str | Path, title: str) -> Path:
+    """Validation NDCG@10 (``METRIC``) per epoch of every trial; the trial ``best_id`` drawn thicker."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,7 +105,6 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str) -> Pat
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    best_id = best_row(rows)["trial_id"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for row in rows:
         if row["history"]:

@@ -1,7 +1,8 @@
 """Trial throughput of Ray Tune when trials share a GPU: trials finished per hour at 1, 2, 4 concurrent trials.
 
-    python tune/throughput.py --model=HybridDiscrete --dataset=ml-1m --concurrency=1,2,4 --trials=8 --epochs=3
-        [--gpus=1] [--num_cpus=N] [--out=results/tune/throughput.json] [--config_files=...] [--key=value ...]
+    python -m recbole_hybrid.tuning.throughput --model=HybridDiscrete --dataset=ml-1m --concurrency=1,2,4
+        --trials=8 --epochs=3 [--gpus=1] [--num_cpus=N] [--out=results/tune/throughput.json] [--config_files=...]
+        [--key=value ...]
 
 Every level runs the same budget: ``--trials`` trials of one configuration (the model's properties plus the fixed
 ``--key=value`` settings), differing only in their seed, ``--epochs`` epochs each, FIFO, no early stopping. With
@@ -11,24 +12,24 @@ excluded), after an uncounted one-trial warm-up. Writes one JSON (and a CSV besi
 and the command. On a GPU, pass --cpus_per_trial so that k trials fit the node's CPUs.
 """
 
+from __future__ import annotations
+
 import csv
+import os
 import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere without installing
+import torch
 
-from recbole_hybrid.config import PROJECT_ROOT  # noqa: E402
-from recbole_hybrid.records import device_name, versions, write_json  # noqa: E402
-from recbole_hybrid.tuning import SearchOptions, parse_search_cli, run_search  # noqa: E402
+from recbole_hybrid.config import PROJECT_ROOT
+from recbole_hybrid.records import device_name, versions, write_json
+from recbole_hybrid.tuning.search import SearchOptions, parse_search_cli, run_search
 
 
 def measure(argv: list[str]) -> dict:
     """Run every concurrency level; return the record that is also written to ``--out``."""
-    import os
-
-    import torch
 
     own = {"concurrency": "1,2,4", "trials": "8", "gpus": None, "out": None}
     rest = []
@@ -82,7 +83,8 @@ def measure(argv: list[str]) -> dict:
               "dataset": base.dataset, "device": device,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seeds": [seed0 + i for i in range(trials)], "settings": base.overrides,
-              "command": ["tune/throughput.py", *argv], "versions": versions(), "levels": levels_out}
+              "command": ["python", "-m", "recbole_hybrid.tuning.throughput", *argv], "versions": versions(),
+              "levels": levels_out}
     write_json(out, record)
     with out.with_suffix(".csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(levels_out[0]))
