@@ -48,7 +48,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "pipeline": {"epochs": 2},
     "quick": {"epochs": 50, "stopping_step": 10},
     "paper": {"epochs": 200, "stopping_step": 20, "train_batch_size": 256, "learning_rate": 1e-3},
-    "tuned": {},  # the budget and settings come from --config_files (e.g. properties/tuned/<Model>-<dataset>.yaml)
+    "tuned": {},  # the budget and settings come from --config_files (e.g. configs/tuned/<Model>-<dataset>.yaml)
     "literature": {},  # everything from --config_files=configs/ml-1m/2026-11-27-literature.yaml
 }
 

@@ -11,7 +11,7 @@
 ``--num_cpus`` / ``--num_gpus`` size a local Ray (without ``--address``). ``--storage_path`` is a folder or a URI
 that Ray accepts (``s3://``, ``gs://``, ``file://``). Any other ``--key=value`` is a RecBole setting fixed for every
 trial (short names as in run.py; ``--seed`` is RecBole's seed). Writes ``<out_dir>/trials.csv``,
-``<out_dir>/curves.png`` and ``<tuned_dir>/<Model>-<dataset>.yaml`` (default ``properties/tuned/``).
+``<out_dir>/curves.png`` and ``<tuned_dir>/<Model>-<dataset>.yaml`` (default ``configs/tuned/``).
 
 Trials select on validation NDCG@10 only; ``--final_test`` retrains the best configuration with several seeds through
 the experiments pipeline and reports test there, after the search.
@@ -66,7 +66,7 @@ class SearchOptions:
     num_cpus: int | None = None  # a local Ray's CPUs (None: all)
     num_gpus: int | None = None  # a local Ray's GPUs (None: the visible ones)
     out_dir: str = ""
-    tuned_dir: str = str(PROJECT_ROOT / "properties" / "tuned")
+    tuned_dir: str = str(PROJECT_ROOT / "configs" / "tuned")
     final_test: int = 0
     config_files: list[str] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
