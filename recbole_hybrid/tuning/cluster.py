@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from recbole_hybrid.config import PROJECT_ROOT
+from recbole_hybrid.errors import UsageError
 
 #: Never uploaded with the project's code: data, outputs, environments (``.gitignore`` is honoured as well).
 NOT_SHIPPED = ["/.git", "/.venv", "/dataset", "/saved", "/log", "/log_tensorboard", "/results", "*.pth"]
 
 
-class TuneSetupError(RuntimeError):
+class TuneSetupError(UsageError, RuntimeError):
     """A search that cannot start (resources, folders, flags); the message says what to change."""
 
 

@@ -19,6 +19,7 @@ the experiments pipeline and reports test there, after the search.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from recbole_hybrid.compat import kept_cuda_visible_devices
-from recbole_hybrid.config import PROJECT_ROOT, SHORT_FLAGS, ConfigError, build_config, parse_value
+from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
+from recbole_hybrid.flags import command_parser, parse_command
 from recbole_hybrid.tuning import storage
 from recbole_hybrid.tuning.cluster import (TuneSetupError, check_resources, default_gpus_per_trial, init_ray,
                                            node_resources)
@@ -87,24 +89,26 @@ class SearchOptions:
 _CHOICES = {"scheduler": ("asha", "fifo"), "search": ("random", "optuna", "grid")}
 
 
-def parse_search_cli(argv: list[str]) -> SearchOptions:
-    """``--flag=value`` arguments into ``SearchOptions``; unknown flags are fixed RecBole settings for all trials."""
-    known = {f for f in SearchOptions.__dataclass_fields__ if f not in ("overrides",)}
-    values: dict[str, Any] = {"overrides": {}, "config_files": []}
-    for arg in argv:
-        if arg == "--resume":
-            values["resume"] = True
+def search_parser() -> argparse.ArgumentParser:
+    """The search's own options (one per ``SearchOptions`` field); every other ``--key=value`` is a RecBole setting."""
+    summary, details = __doc__.split("\n\n", 1)
+    parser = command_parser("recbole-hybrid tune", f"{summary}\n\n{details}")
+    types = {"int": int, "float": float, "int | None": int, "float | None": float, "str": str, "str | None": str}
+    for name, spec in SearchOptions.__dataclass_fields__.items():
+        if name in ("overrides", "config_files"):
             continue
-        if not arg.startswith("--") or "=" not in arg:
-            raise ConfigError(f"cannot read argument {arg!r}: write flags as --key=value (or --resume)")
-        key, text = arg[2:].split("=", 1)
-        if key == "config_files":
-            values["config_files"] += [f for f in text.replace(",", " ").split() if f]
-        elif key in known:
-            values[key] = text if key in ("model", "dataset", "space", "address", "name", "storage_path",
-                                          "out_dir", "tuned_dir", "scheduler", "search") else parse_value(text)
+        if spec.type == "bool":
+            parser.add_argument(f"--{name}", action="store_true", help="continue the interrupted search of --name")
         else:
-            values["overrides"][SHORT_FLAGS.get(key, key)] = parse_value(text)
+            parser.add_argument(f"--{name}", type=types[spec.type], default=argparse.SUPPRESS,
+                                metavar=name.upper())
+    return parser
+
+
+def parse_search_cli(argv: list[str]) -> SearchOptions:
+    """The search's options into ``SearchOptions``; other ``--key=value`` are fixed RecBole settings for all trials."""
+    args, overrides = parse_command(search_parser(), argv)
+    values: dict[str, Any] = {**vars(args), "overrides": overrides}
     for key, allowed in _CHOICES.items():
         if key in values and values[key] not in allowed:
             raise ConfigError(f"--{key}={values[key]!r}: choose one of {', '.join(allowed)}")
@@ -310,9 +314,6 @@ def main(argv: list[str] | None = None) -> int:
     """The command line (``recbole-hybrid tune``, ``tune/search.py``); bad input ends with one ``error:`` line and
     exit code 2."""
     argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
-        return 0
     try:
         run_search(parse_search_cli(argv))
     except USER_ERRORS as err:

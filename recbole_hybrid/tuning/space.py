@@ -32,6 +32,7 @@ from ray.tune.search.sample import Domain
 
 from recbole_hybrid.compat import kept_cuda_visible_devices
 from recbole_hybrid.config import ConfigError, build_config
+from recbole_hybrid.errors import UsageError
 
 DISTRIBUTIONS = {
     "choice": lambda args: tune.choice(list(args)),
@@ -46,7 +47,7 @@ _N_ARGS = {"uniform": 2, "loguniform": 2, "randint": 2}
 NOT_SEARCHABLE = ("filter_seen", "valid_metric", "topk")
 
 
-class SpaceError(ValueError):
+class SpaceError(UsageError):
     """A search-space file that cannot be searched; the message names the file and key."""
 
 

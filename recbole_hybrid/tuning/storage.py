@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pyarrow.fs
 
+from recbole_hybrid.errors import UsageError
 
-class StorageError(OSError):
+
+class StorageError(UsageError, OSError):
     """A storage path that cannot be reached or read; the message names it."""
 
 
