@@ -1,14 +1,18 @@
 """Epoch time of sequence-level against prefix-row training, SASRec and every hybrid, in one process.
 
-    python benchmarks/sequence_speed.py [--dataset=ml-1m --data_path=../shared/data] [--steps=10] [--rounds=2]
+    python benchmarks/sequence_speed.py [--dataset=ml-1m --data_path=../shared/data] [--steps=20] [--prefix_steps=3]
+        [--rounds=2]
         [--threads=2] [--probe] [--out=results/benchmarks/sequence_speed-cpu-ml-1m.json]
 
 Settings: configs/ml-1m/2026-11-27-literature.yaml (length 200, hidden 64, 2 layers, dropout 0.2, CE), every window.
-Variants, each timed for ``--steps`` steps per round (rounds interleave the variants; the median is kept, so load that
-changes during the run hits all alike) and scaled to a full epoch by its step count:
+Variants, each timed for ``--steps`` steps per round (prefix rows: ``--prefix_steps``; rounds interleave the
+variants and the median is kept, so load that changes during the run hits all alike) and scaled to a full epoch by
+its step count:
 
 - ``sequence``: ``SequenceTrainer`` as runs use it (length batching, chunked CE), SASRec and the four hybrids;
 - ``sequence-random-batches`` and ``sequence-plain-ce`` (SASRec): each speed choice undone, to show what it gives;
+  ``sequence-probe-scheme`` (SASRec): both undone, i.e. the reference probe's scheme (random batches cut to their
+  longest window, ``F.cross_entropy`` of the full logits) in this code, timed in the same rounds;
 - ``prefix``: ``FastTrainer`` on RecBole's prefix rows (batch 2048), SASRec and HybridDiscrete;
 - ``--probe``: the reference ``../shared/tools/seq_probe.py --windows`` for one epoch in a subprocess (its own timing).
 
@@ -51,8 +55,9 @@ class Variant:
         self.model = resolve_model(model_name)(config, train_data.dataset).to(config["device"])
         if name.startswith("sequence"):
             self.trainer = SequenceTrainer(config, self.model, train_data)
-            self.trainer.batching = "random" if name == "sequence-random-batches" else "length"
-            self.trainer.chunked_ce = name != "sequence-plain-ce"
+            self.trainer.batching = "random" if name in ("sequence-random-batches", "sequence-probe-scheme") \
+                else "length"
+            self.trainer.chunked_ce = name not in ("sequence-plain-ce", "sequence-probe-scheme")
         else:
             self.trainer = FastTrainer(config, self.model, train_data)
         self.epoch_steps = len(self.trainer)
@@ -93,7 +98,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-1m")
     parser.add_argument("--data_path", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=20, help="steps per round, sequence variants")
+    parser.add_argument("--prefix_steps", type=int, default=3, help="steps per round, prefix variants")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--probe", action="store_true")
@@ -102,23 +108,23 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = {"data_path": args.data_path, "graph_cache_dir": str(ROOT / "saved" / "graph_cache")}
-    variants, configs = [], {}
+    variants = []
+    data = None  # one copy of the split for every variant: the data settings are the same for all
     for name, models in (("sequence", ("SASRec", *HYBRIDS)), ("sequence-random-batches", ("SASRec",)),
-                         ("sequence-plain-ce", ("SASRec",)), ("prefix", args.prefix_models.split(","))):
+                         ("sequence-plain-ce", ("SASRec",)), ("sequence-probe-scheme", ("SASRec",)),
+                         ("prefix", args.prefix_models.split(","))):
         for model_name in models:
             overrides = settings if name.startswith("sequence") else {
                 **settings, "train_mode": "prefix", "train_batch_size": 2048}
             config = build_config(model_name, args.dataset, [str(CONFIG)], overrides)
-            key = (model_name, name.startswith("sequence"))
-            if key not in configs:
-                configs[key] = (config, load_data(config))
-            _, (_, train, valid, _) = configs[key]
-            variants.append(Variant(name, model_name, config, train))
+            if data is None:
+                data = config, load_data(config)
+            variants.append(Variant(name, model_name, config, data[1][1]))
     for _ in range(args.rounds):
         for v in variants:
-            v.step_time(args.steps)
+            v.step_time(args.steps if v.name.startswith("sequence") else args.prefix_steps)
             print(json.dumps(v.result()), flush=True)
-    config, (_, train, valid, _) = configs[("SASRec", True)]
+    config, (_, train, valid, _) = data
     seen = SeenItems.from_datasets([train.dataset], valid._dataset)
     model = variants[0].model
     start = time.perf_counter()
@@ -127,11 +133,13 @@ def main(argv: list[str]) -> int:
     results = [v.result() for v in variants]
     if args.probe:
         results.append(run_probe(args.data_path, args.threads))
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device_name(config["device"]),
-              "threads": args.threads, "config": str(CONFIG.relative_to(ROOT)), "dataset": args.dataset,
-              "steps": args.steps, "rounds": args.rounds, "command": ["python", *sys.argv],
+    report = {"benchmark": "sequence_speed", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "device": device_name(config["device"]), "threads": args.threads,
+              "config": str(CONFIG.relative_to(ROOT)), "dataset": args.dataset, "steps": args.steps,
+              "prefix_steps": args.prefix_steps, "rounds": args.rounds, "command": ["python", *sys.argv],
               "versions": versions(), "results": results, "valid_s": valid_s}
-    out = Path(args.out or ROOT / "results" / "benchmarks" / f"sequence_speed-{config['device'].type}-{args.dataset}.json")
+    name = f"sequence_speed-{config['device'].type}-{args.dataset}.json"
+    out = Path(args.out or ROOT / "results" / "benchmarks" / name)
     write_json(out, report)
     print(f"wrote {out}")
     return 0

@@ -1,7 +1,8 @@
-"""Print the README's markdown from a ``train_speed.py`` or ``profile_stock.py`` JSON file.
+"""Print the README's markdown from a ``train_speed.py``, ``profile_stock.py`` or ``sequence_speed.py`` JSON file.
 
     python benchmarks/speed_table.py results/benchmarks/train_speed-cpu-ml-100k.json
     python benchmarks/speed_table.py results/benchmarks/profile_stock-cpu-ml-100k.json
+    python benchmarks/speed_table.py results/benchmarks/sequence_speed-cpu-ml-1m.json
 """
 
 from __future__ import annotations
@@ -59,6 +60,32 @@ def profile_table(record: dict) -> str:
     return "\n".join(lines)
 
 
+def sequence_table(record: dict) -> str:
+    """Sequence against prefix epochs (``sequence_speed.py``), as ratios measured in the same interleaved rounds."""
+    rows = record["results"]
+    timed = [r for r in rows if "s_per_step" in r]
+    ref = next(r["epoch_s"] for r in timed if (r["variant"], r["model"]) == ("sequence-probe-scheme", "SASRec"))
+    seq = next(r["epoch_s"] for r in timed if (r["variant"], r["model"]) == ("sequence", "SASRec"))
+    lines = [
+        f"{record['device']}, {record['dataset']}, {record['config']}, torch threads {record['threads']}, "
+        f"{record['rounds']} interleaved rounds of {record['steps']} steps (prefix: {record['prefix_steps']}), "
+        f"median, {record['date']}",
+        "",
+        "| variant | model | steps/epoch | s/step | epoch s (scaled) | vs probe scheme | vs sequence SASRec |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in timed:
+        lines.append(f"| {r['variant']} | {r['model']} | {r['steps_per_epoch']} | {r['s_per_step']:.3f} | "
+                     f"{r['epoch_s']:.1f} | {r['epoch_s'] / ref:.2f} | {r['epoch_s'] / seq:.2f} |")
+    probe = [r for r in rows if r["variant"] == "probe"]
+    tail = f"One full validation (6,034 users, both candidate sets): {record['valid_s']:.1f} s."
+    if probe:
+        tail += (f" The reference probe itself (`{probe[0]['model']}`, one whole epoch, its own timing, run after the "
+                 f"rounds): {probe[0]['epoch_s']:.1f} s.")
+    return "\n".join(lines + ["", tail])
+
+
 if __name__ == "__main__":
     data = json.loads(Path(sys.argv[1]).read_text())
-    print(profile_table(data) if data["benchmark"] == "profile_stock" else table(data))
+    render = {"profile_stock": profile_table, "sequence_speed": sequence_table}.get(data["benchmark"], table)
+    print(render(data))

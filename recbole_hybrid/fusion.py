@@ -45,7 +45,7 @@ class LengthAdaptiveFusion(nn.Module):
 
     def fuse(self, item_seq: torch.Tensor, alpha: torch.Tensor, id_table: torch.Tensor,
              graph: torch.Tensor) -> torch.Tensor:
-        """``x [B, T, H] = a E[i] + (1 - a) G[i]`` for item ids ``item_seq [B, T]`` and one weight ``alpha [B]`` per row."""
+        """``x [B, T, H] = a E[i] + (1 - a) G[i]`` for item ids ``item_seq [B, T]``, one weight ``alpha [B]`` per row."""
         a = alpha.view(-1, 1, 1)
         return a * id_table[item_seq] + (1 - a) * graph[item_seq]
 

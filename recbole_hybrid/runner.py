@@ -63,8 +63,8 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     """Train, select on validation, test once, write ``<results_dir>/<run_id>.json``; return the record.
 
     ``label`` names the run in the analysis (default: the model's name; a control such as
-    ``HybridDiscrete-nograph`` differs from its model by a setting). ``test=False`` never evaluates the test split (its record holds ``"test": None``): hyper-parameter search trials
-    select on validation only.
+    ``HybridDiscrete-nograph`` differs from its model by a setting). ``test=False`` never evaluates the test split
+    (its record holds ``"test": None``): hyper-parameter search trials select on validation only.
 
     Checkpoints go to the run folder ``<checkpoint_dir>/<run_id>/``, whose ``invocation.json`` records how the run
     was started and its fingerprint (``fingerprint.run_settings``). With ``resume`` (and the same ``run_id``)

@@ -2,11 +2,12 @@
 
 RecBole's prefix rows run the whole Transformer once per (user, target) to use one output; SASRec's own scheme feeds
 each window once and uses every position (the causal mask gives position ``t`` exactly its prefix). The windows come
-from RecBole's training split (``sequence_data``), each position's output from ``sequence_forward`` (exact in ``a(L)``
-for the hybrids). Per step: a batch of ``train_batch_size`` windows of similar length (``sequence_batching: length``) or
-of a random slice (``random``), drawn from a seeded generator and cut to its longest window; the loss is CE over all items at every real position, averaged over the batch's positions
-(``linear_ce``: chunked, without materialising the logits, when the scores are one product with the ID table), or BPR with one
-uniform negative per position (drawn on the device as ``FastTrainer`` draws them).
+from RecBole's training split (``sequence_data``), each position's output from ``sequence_forward`` (exact in
+``a(L)`` for the hybrids). Per step: a batch of ``train_batch_size`` windows of similar length (``sequence_batching:
+length``) or of a random slice (``random``), drawn from a seeded generator and cut to its longest window. The loss is
+CE over all items at every real position, averaged over the batch's positions (``linear_ce``: chunked, without
+materialising the logits, when the scores are one product with the ID table), or BPR with one uniform negative per
+position (drawn on the device as ``FastTrainer`` draws them).
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 RecBole's ``Trainer.fit`` saves whole pickled configs and reloads them with ``torch.load`` (broken on torch >= 2.6)
 and keeps no per-epoch history. Here each epoch is trained by one ``EpochTrainer``: ``SequenceTrainer`` (``train_mode:
 sequence``: user windows, a loss at every position), ``FastTrainer`` (RecBole's prefix rows and batches, on the
-device) or RecBole's own ``Trainer._train_epoch`` (``trainer: recbole``); every metric comes from ``evaluation.evaluate``
-(full ranking, equal to RecBole's evaluator without ties, plus per-user ranks and the ``filter_seen`` variant from
-the same scores); the loop around them does early stopping on validation NDCG@10, state-dict checkpoints, resume
-and the record.
+device) or RecBole's own ``Trainer._train_epoch`` (``trainer: recbole``); every metric comes from
+``evaluation.evaluate`` (full ranking, equal to RecBole's evaluator without ties, plus per-user ranks and the
+``filter_seen`` variant from the same scores); the loop around them does early stopping on validation NDCG@10,
+state-dict checkpoints, resume and the record.
 """
 
 from __future__ import annotations
