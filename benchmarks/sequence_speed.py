@@ -13,7 +13,8 @@ its step count:
 - ``sequence-random-batches`` and ``sequence-plain-ce`` (SASRec): each speed choice undone, to show what it gives;
   ``sequence-probe-scheme`` (SASRec): both undone, i.e. the reference probe's scheme (random batches cut to their
   longest window, ``F.cross_entropy`` of the full logits) in this code, timed in the same rounds;
-- ``prefix``: ``FastTrainer`` on RecBole's prefix rows (batch 2048), SASRec and HybridDiscrete;
+- ``prefix``: ``FastTrainer`` on RecBole's prefix rows (``--prefix_batch`` rows per step, default 256), SASRec and
+  HybridDiscrete;
 - ``--probe``: the reference ``../shared/tools/seq_probe.py --windows`` for one epoch in a subprocess (its own timing).
 
 Also the time of one full validation (6,034 users, all items and seen items excluded). Writes one JSON file.
@@ -104,6 +105,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--prefix_models", default="SASRec,HybridDiscrete")
+    parser.add_argument("--prefix_batch", type=int, default=256,
+                        help="prefix rows per step (2048 rows of length 200 need over 10 GB of activations on a CPU)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -115,7 +118,7 @@ def main(argv: list[str]) -> int:
                          ("prefix", args.prefix_models.split(","))):
         for model_name in models:
             overrides = settings if name.startswith("sequence") else {
-                **settings, "train_mode": "prefix", "train_batch_size": 2048}
+                **settings, "train_mode": "prefix", "train_batch_size": args.prefix_batch}
             config = build_config(model_name, args.dataset, [str(CONFIG)], overrides)
             if data is None:
                 data = config, load_data(config)
@@ -136,7 +139,7 @@ def main(argv: list[str]) -> int:
     report = {"benchmark": "sequence_speed", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "device": device_name(config["device"]), "threads": args.threads,
               "config": str(CONFIG.relative_to(ROOT)), "dataset": args.dataset, "steps": args.steps,
-              "prefix_steps": args.prefix_steps, "rounds": args.rounds, "command": ["python", *sys.argv],
+              "prefix_steps": args.prefix_steps, "prefix_batch": args.prefix_batch, "rounds": args.rounds, "command": ["python", *sys.argv],
               "versions": versions(), "results": results, "valid_s": valid_s}
     name = f"sequence_speed-{config['device'].type}-{args.dataset}.json"
     out = Path(args.out or ROOT / "results" / "benchmarks" / name)

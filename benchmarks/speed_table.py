@@ -68,7 +68,8 @@ def sequence_table(record: dict) -> str:
     seq = next(r["epoch_s"] for r in timed if (r["variant"], r["model"]) == ("sequence", "SASRec"))
     lines = [
         f"{record['device']}, {record['dataset']}, {record['config']}, torch threads {record['threads']}, "
-        f"{record['rounds']} interleaved rounds of {record['steps']} steps (prefix: {record['prefix_steps']}), "
+        f"{record['rounds']} interleaved rounds of {record['steps']} steps (prefix: {record['prefix_steps']} steps of "
+        f"{record['prefix_batch']} rows), "
         f"median, {record['date']}",
         "",
         "| variant | model | steps/epoch | s/step | epoch s (scaled) | vs probe scheme | vs sequence SASRec |",

@@ -5,12 +5,12 @@
     recbole-hybrid experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=results/runs]
                                        [--out_dir=results] [--save_csv]
 
-(``python -m recbole_hybrid.experiments`` is the same command.) PRESET is ``pipeline`` (2 epochs: does the
-pipeline run?), ``quick`` (50 epochs, patience 10), ``paper`` (200 epochs, patience 20, batch 256, lr 1e-3), or
-``tuned`` and ``literature``, whose settings all come from ``--config_files`` (``literature``:
-configs/ml-1m/2026-11-27-literature.yaml); any ``--key=value`` (run's settings) overrides it. ``--models`` also
-takes control labels (``CONTROLS``): ``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``; its
-record's ``label`` tells it apart. Seeds are
+(``python -m recbole_hybrid.experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
+pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
+frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literature``
+(configs/ml-1m/2026-11-27-literature.yaml) or ``tuned`` (a file written by ``recbole-hybrid tune``); any
+``--key=value`` (run's settings) overrides them. ``--models`` also takes control labels (``CONTROLS``):
+``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``; its record's ``label`` tells it apart. Seeds are
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
 in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
 command resumes an interrupted comparison where it stopped; a run folder made with other settings is refused,
@@ -47,9 +47,10 @@ MODELS = ("SASRec", *HYBRID_MODELS)
 PRESETS: dict[str, dict[str, Any]] = {
     "pipeline": {"epochs": 2},
     "quick": {"epochs": 50, "stopping_step": 10},
-    "paper": {"epochs": 200, "stopping_step": 20, "train_batch_size": 256, "learning_rate": 1e-3},
-    "tuned": {},  # the budget and settings come from --config_files (e.g. configs/tuned/<Model>-<dataset>.yaml)
-    "literature": {},  # everything from --config_files=configs/ml-1m/2026-11-27-literature.yaml
+    # Published presets hold nothing: their frozen config file alone sets the run, budget included.
+    "paper": {},  # --config_files=configs/ml-1m/2026-11-27.yaml
+    "tuned": {},  # --config_files=configs/tuned/<Model>-<dataset>.yaml (written by recbole-hybrid tune)
+    "literature": {},  # --config_files=configs/ml-1m/2026-11-27-literature.yaml
 }
 
 #: Control runs: a label, the model it trains and the settings that make it a control.
@@ -114,6 +115,9 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if not PRESETS[preset] and not config_files:
+        raise ConfigError(f"preset {preset!r} takes its settings and budget from --config_files (its frozen config "
+                          f"file, e.g. configs/ml-1m/2026-11-27.yaml for paper); none was given")
     for label in models:
         resolve_model(CONTROLS.get(label, (label,))[0])  # fail on a typo before hours of training
     settings = {**PRESETS[preset], **(overrides or {})}

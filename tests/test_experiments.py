@@ -199,3 +199,8 @@ def test_control_label_trains_its_model_with_the_control_setting(tmp_path):
     assert (record["model"], record["label"], record["config"]["gnn_layers"]) == (
         "HybridDiscrete", "HybridDiscrete-nograph", 0)
     assert (tmp_path / "runs" / f"{done['run_id']}.alpha.json").is_file()
+
+
+def test_a_published_preset_needs_its_frozen_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="preset 'paper' takes its settings and budget from --config_files"):
+        run_comparison("paper", "ml-100k", seeds=1, overrides={"results_dir": str(tmp_path)}, progress=False)
