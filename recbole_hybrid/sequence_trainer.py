@@ -97,7 +97,7 @@ class SequenceTrainer(DeviceTrainer):
         ``random``: consecutive slices of a random permutation. ``length``: the permutation is cut into chunks of
         ``BUCKET_BATCHES`` batches, each chunk sorted by window length and sliced, and the batches shuffled; each
         batch then holds windows of similar length, so cutting it to its longest window drops most of the padding
-        (on ML-1M at length 200: 2.5x the real positions with random batches, 1.04x with these).
+        (results/benchmarks/README.md times both).
         """
         n, size = len(self.windows), self.batch_size
         order = torch.randperm(n, generator=self.order_generator)

@@ -166,19 +166,21 @@ def test_benchmark_on_cpu_fast_is_not_slower_than_stock(tmp_path):
     assert record["ratios"]["256"]["fast_SASRec_over_recbole_SASRec"] <= 1.0
 
 
-@pytest.mark.parametrize("name", ["train_speed-cpu-ml-100k.json", "profile_stock-cpu-ml-100k.json"])
+@pytest.mark.parametrize("name", ["train_speed-cpu-ml-100k.json", "profile_stock-cpu-ml-100k.json",
+                                  "sequence_speed-cpu-ml-1m.json"])
 def test_committed_benchmark_json_renders_its_readme_table(name):
     spec = importlib.util.spec_from_file_location("speed_table", ROOT / "benchmarks" / "speed_table.py")
     speed_table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(speed_table)
-    profile_table, table = speed_table.profile_table, speed_table.table
+    render = {"profile_stock": speed_table.profile_table, "sequence_speed": speed_table.sequence_table}
 
     record = json.loads((ROOT / "results" / "benchmarks" / name).read_text())
     assert record["device"] and record["date"] and record["versions"]["torch"]
-    text = profile_table(record) if record["benchmark"] == "profile_stock" else table(record)
+    text = render.get(record["benchmark"], speed_table.table)(record)
     assert record["date"] in text
     # the benchmark README shows exactly what the committed JSON renders
     for block in text.strip().split("\n\n"):
         assert block in (ROOT / "results" / "benchmarks" / "README.md").read_text()
-    if record["benchmark"] == "train_speed":  # a header row and one row per result
-        assert sum(line.startswith("| ") for line in text.splitlines()) == len(record["results"]) + 1
+    if record["benchmark"] in ("train_speed", "sequence_speed"):  # a header row and one row per timed result
+        timed = [r for r in record["results"] if r.get("variant") != "probe"]
+        assert sum(line.startswith("| ") for line in text.splitlines()) == len(timed) + 1
