@@ -130,7 +130,8 @@ class SequencePositions:
         policy = model.fusion.alpha_policy
         max_len = model.max_seq_length
         all_lengths = torch.arange(1, max_len + 1, device=items.device)
-        group_of_length, representative = alpha_groups(policy(all_lengths), self.tolerance)
+        with torch.no_grad():  # grouping only reads the values; the passes use rep_alpha below, with gradients
+            group_of_length, representative = alpha_groups(policy(all_lengths), self.tolerance)
         group = group_of_length.to(items.device)[lengths]  # [B, T], -1 at padding
         rep_alpha = policy(representative.to(items.device))  # [G], differentiable
         graph = model.fusion.graph_table()

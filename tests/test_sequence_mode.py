@@ -171,6 +171,7 @@ def test_continuous_groups_stay_within_tolerance():
     ("train_mode", "windows", "train_mode='windows' must be one of prefix, sequence"),
     ("sequence_windows", "first", "sequence_windows='first' must be one of all, last"),
     ("sequence_alpha_tolerance", -0.1, "sequence_alpha_tolerance=-0.1 must be a number in [0, 1]"),
+    ("sequence_batching", "sorted", "sequence_batching='sorted' must be one of length, random"),
 ])
 def test_unknown_sequence_settings_are_refused(key, value, message):
     with bare_argv(), pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -186,6 +187,8 @@ def test_sequence_mode_refuses_what_it_cannot_honour():
             build_config("SASRec", "ml-100k", [], {**base, "transform": "mask_itemseq"})
         with pytest.raises(ConfigError, match="train_mode=sequence: trainer=recbole trains prefix rows only"):
             build_config("HybridFixed", "ml-100k", [], {**base, "trainer": "recbole"})
+        with pytest.raises(ConfigError, match="train_mode=sequence: learner='sgd' must be one of adam, adamw"):
+            build_config("SASRec", "ml-100k", [], {**base, "learner": "sgd"})
 
 
 def test_bpr_sequence_epoch_trains(ml100k_data, tmp_path):
