@@ -3,6 +3,7 @@
     python benchmarks/speed_table.py results/benchmarks/train_speed-cpu-ml-100k.json
     python benchmarks/speed_table.py results/benchmarks/profile_stock-cpu-ml-100k.json
     python benchmarks/speed_table.py results/benchmarks/sequence_speed-cpu-ml-1m.json
+    python benchmarks/speed_table.py results/benchmarks/wallclock_quality-cpu-ml-1m.json
 """
 
 from __future__ import annotations
@@ -86,7 +87,30 @@ def sequence_table(record: dict) -> str:
     return "\n".join(lines + ["", tail])
 
 
+def wallclock_table(record: dict) -> str:
+    """Validation NDCG@10 of each scheme at each training-time checkpoint (``wallclock_quality.py``)."""
+    checkpoints = record["checkpoints_s"]
+    lines = [
+        f"{record['device']}, {record['dataset']}, seed {record['seed']}, torch threads {record['threads']}, "
+        f"{record['date']}. Each cell: validation NDCG@10 with seen items excluded (all items as candidates), "
+        "after epochs trained",
+        "",
+        "| scheme | model | length | batch | dropout | steps/epoch | "
+        + " | ".join(f"after {c:g} s" for c in checkpoints) + " |",
+        "|---|---|---:|---:|---:|---:|" + "---:|" * len(checkpoints),
+    ]
+    for r in record["results"]:
+        st = r["settings"]
+        cells = [f"{p['valid_ndcg@10_filter_seen']:.4f} ({p['valid_ndcg@10']:.4f}), {p['epochs']:.3g} ep"
+                 for p in r["points"]]
+        lines.append(f"| {r['scheme']} | {r['model']} | {st['MAX_ITEM_LIST_LENGTH']} | {st['train_batch_size']} | "
+                     f"{st['hidden_dropout_prob']} | {r['steps_per_epoch']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+RENDERERS = {"profile_stock": profile_table, "sequence_speed": sequence_table, "wallclock_quality": wallclock_table}
+
 if __name__ == "__main__":
     data = json.loads(Path(sys.argv[1]).read_text())
-    render = {"profile_stock": profile_table, "sequence_speed": sequence_table}.get(data["benchmark"], table)
+    render = RENDERERS.get(data["benchmark"], table)
     print(render(data))

@@ -166,17 +166,47 @@ def test_benchmark_on_cpu_fast_is_not_slower_than_stock(tmp_path):
     assert record["ratios"]["256"]["fast_SASRec_over_recbole_SASRec"] <= 1.0
 
 
+def test_wallclock_benchmark_trains_each_scheme_to_each_checkpoint(tmp_path):
+    out = tmp_path / "wallclock.json"
+    cmd = [sys.executable, "benchmarks/wallclock_quality.py", "--dataset=ml-100k", "--schemes=sequence,prefix",
+           "--checkpoints=0.5,1.5", "--prefix_batch=64", "--threads=1", f"--out={out}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    record = json.loads(out.read_text())
+    assert record["benchmark"] == "wallclock_quality" and record["checkpoints_s"] == [0.5, 1.5]
+    sequence, prefix = record["results"]
+    assert (sequence["trainer"], sequence["settings"]["train_mode"]) == ("sequence", "sequence")
+    assert (prefix["trainer"], prefix["settings"]["train_batch_size"]) == ("fast", 64)
+    for r in (sequence, prefix):
+        first, second = r["points"]
+        # every scheme trained at least to each checkpoint on its own clock, and the clock only moves forward
+        assert 0.5 <= first["train_s"] <= second["train_s"] and second["train_s"] >= 1.5
+        assert 1 <= first["steps"] <= second["steps"]
+        assert second["epochs"] == pytest.approx(second["steps"] / r["steps_per_epoch"])
+        assert 0 <= second["valid_ndcg@10"] <= 1 and 0 <= second["valid_ndcg@10_filter_seen"] <= 1
+    spec = importlib.util.spec_from_file_location("speed_table", ROOT / "benchmarks" / "speed_table.py")
+    speed_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed_table)
+    rows = [line for line in speed_table.wallclock_table(record).splitlines() if line.startswith("| ")]
+    assert len(rows) == 3 and rows[1].startswith("| sequence | SASRec | 200 | 128 |")
+
+
+def test_wallclock_benchmark_refuses_unordered_checkpoints():
+    cmd = [sys.executable, "benchmarks/wallclock_quality.py", "--checkpoints=60,30"]
+    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "--checkpoints=60,30 must be positive seconds in ascending order" in done.stderr
+
+
 @pytest.mark.parametrize("name", ["train_speed-cpu-ml-100k.json", "profile_stock-cpu-ml-100k.json",
                                   "sequence_speed-cpu-ml-1m.json"])
 def test_committed_benchmark_json_renders_its_readme_table(name):
     spec = importlib.util.spec_from_file_location("speed_table", ROOT / "benchmarks" / "speed_table.py")
     speed_table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(speed_table)
-    render = {"profile_stock": speed_table.profile_table, "sequence_speed": speed_table.sequence_table}
-
     record = json.loads((ROOT / "results" / "benchmarks" / name).read_text())
     assert record["device"] and record["date"] and record["versions"]["torch"]
-    text = render.get(record["benchmark"], speed_table.table)(record)
+    text = speed_table.RENDERERS.get(record["benchmark"], speed_table.table)(record)
     assert record["date"] in text
     # the benchmark README shows exactly what the committed JSON renders
     for block in text.strip().split("\n\n"):
