@@ -142,7 +142,7 @@ def _check_floats(path: Path, name: str, ftype: str, col: pd.Series, seq_separat
         row = int(wrong[wrong].index[0])
         raise AtomicFileError(path, row + 2, f"field {name!r} ({ftype}) holds {col[wrong].iloc[0]!r}, "
                                              f"not a finite number")
-    decimals = col.str.extract(r"\.(\d*)", expand=False).str.len().fillna(0)
+    decimals = col.str.extract(r"\.(\d*)", expand=False).fillna("").str.len()
     long = decimals > MAX_DECIMALS
     if long.any():
         row = int(long[long].index[0])
