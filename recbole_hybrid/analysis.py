@@ -23,7 +23,7 @@ CANDIDATES = {"all_items": "rank", "seen_excluded": "rank_filter_seen"}
 PRIMARY_CANDIDATES = "seen_excluded"
 SIGNIFICANCE_METRIC = "ndcg@10"
 #: Hybrids whose ``a(L)`` is learned; their curves are plotted per seed.
-LEARNED_POLICIES = ("HybridLearnable", "HybridContinuous")
+LEARNED_POLICIES = ("HybridLearnable", "HybridContinuous", "HybridResidual")
 #: Resamples and seed of the per-length-group bootstrap intervals (deterministic given the seed).
 GROUP_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0

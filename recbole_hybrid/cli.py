@@ -24,7 +24,7 @@ from recbole_hybrid.flags import command_parser, parse_command
 #: command -> (``module:function`` taking the argument list and returning the exit status, one-line summary).
 COMMANDS = {
     "run": ("recbole_hybrid.cli:run_main", "train, validate and test one model (RecBole's run_recbole.py)"),
-    "experiments": ("recbole_hybrid.experiments:main", "SASRec against the four hybrids over seeds; analysis"),
+    "experiments": ("recbole_hybrid.experiments:main", "SASRec against the hybrids over seeds; analysis"),
     "data": ("recbole_hybrid.data:main", "prepare MovieLens-1M atomic files; check a dataset's size"),
     "recommend": ("recbole_hybrid.recommend:main", "top-k items per user from a saved model"),
     "tune": ("recbole_hybrid.tuning.search:main", "hyper-parameter search with Ray Tune (the tune extra)"),
@@ -87,7 +87,8 @@ record <results_dir>/<run_id>.json and the run folder <checkpoint_dir>/<run_id>/
   recbole-hybrid run --model=HybridDiscrete --dataset=ml-1m --config_files=my.yaml --lr=5e-4
   recbole-hybrid run --resume=saved/<run_id>
 
---model: HybridFixed | HybridDiscrete | HybridLearnable | HybridContinuous | any RecBole sequential model.
+--model: HybridFixed | HybridDiscrete | HybridLearnable | HybridContinuous | HybridResidual | any RecBole
+  sequential model.
 --dataset: ml-100k (shipped with RecBole) | ml-1m | ml-1m-sasrec | any atomic dataset under --data_path.
 Useful settings: --trainer=auto|fast|recbole, --filter_seen=True (select on validation NDCG@10 with each user's
 seen items excluded; both are always reported), --data_path, --checkpoint_dir, --results_dir."""

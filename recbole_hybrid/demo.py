@@ -1,4 +1,4 @@
-"""``python -m recbole_hybrid.demo``: RecBole's SASRec next to the four hybrids on ml-100k, through ``run.py``'s path.
+"""``python -m recbole_hybrid.demo``: RecBole's SASRec next to the hybrids on ml-100k, through ``run.py``'s path.
 
 Settings come from ``configs/ml-100k/make-demo.yaml``; ``--key=value`` flags override them (e.g. ``--epochs=5``).
 """

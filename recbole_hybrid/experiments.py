@@ -1,4 +1,4 @@
-"""SASRec against the four hybrids under one protocol and one budget, for several seeds; then the analysis.
+"""SASRec against the hybrids under one protocol and one budget, for several seeds; then the analysis.
 
     recbole-hybrid experiments PRESET [--dataset=ml-1m] [--seeds=3] [--models=SASRec,HybridFixed]
                                       [--config_files=...] [--key=value ...]

@@ -1,4 +1,4 @@
-"""The fusion module shared by every hybrid: a LightGCN item table ``G`` and the length-adaptive mix with ``E``."""
+"""The fusion module shared by every hybrid: a LightGCN item table ``G`` and its length-adaptive fusion with ``E``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,28 @@ from torch import nn
 
 from recbole_hybrid.graph import build_item_graph, to_torch_sparse
 
+#: Values of ``fusion_form``: how ``a(L)`` combines ``E`` and ``G`` (``LengthAdaptiveFusion.combine``).
+FUSION_FORMS = ("mix", "residual")
+
+
+def check_fusion_form(value: object) -> str:
+    """Return ``value`` when it is one of ``FUSION_FORMS``; else raise a ``ValueError`` naming the key."""
+    if value not in FUSION_FORMS:
+        raise ValueError(f"fusion_form={value!r} must be one of {', '.join(FUSION_FORMS)}")
+    return value
+
 
 class LengthAdaptiveFusion(nn.Module):
-    """``x_t = a(L) * E[i_t] + (1 - a(L)) * G[i_t]`` with ``G = Linear(mean_{k=0..K} A_hat^k E_g)``.
+    """``E`` and ``G = Linear(mean_{k=0..K} A_hat^k E_g)`` fused with the weight ``a(L)``, in one of two forms.
+
+    - ``fusion_form: mix``: ``x_t = a(L) * E[i_t] + (1 - a(L)) * G[i_t]``, a convex mix of the two tables.
+    - ``fusion_form: residual``: ``x_t = E[i_t] + (1 - a(L)) * G[i_t]``, the graph gated on top of SASRec's input.
+
+    Inputs (``fuse``) and the fused scoring table (``fused_scores``) follow the same form.
 
     Args:
         config: RecBole ``Config``; reads ``hidden_size``, ``gnn_layers``, ``graph_window``, ``graph_min_count``,
-            ``graph_cache_dir``.
+            ``graph_cache_dir``, ``fusion_form``.
         dataset: the training split, from which the co-occurrence graph is built.
         alpha_policy: module mapping ``item_seq_len [B]`` to ``a(L) [B]``.
     """
@@ -22,6 +37,7 @@ class LengthAdaptiveFusion(nn.Module):
         super().__init__()
         n_items = dataset.num(config["ITEM_ID_FIELD"])
         hidden_size = config["hidden_size"]
+        self.form = check_fusion_form(config["fusion_form"])
         self.gnn_layers = config["gnn_layers"]
         window, min_count = config["graph_window"], config["graph_min_count"]
         for key, value, least in (("gnn_layers", self.gnn_layers, 0), ("graph_window", window, 1),
@@ -43,11 +59,45 @@ class LengthAdaptiveFusion(nn.Module):
             total = total + layer
         return self.graph_projection(total / (self.gnn_layers + 1))
 
+    def combine(self, a: torch.Tensor, id_part: torch.Tensor, graph_part: torch.Tensor) -> torch.Tensor:
+        """``a * id_part + (1 - a) * graph_part`` (mix) or ``id_part + (1 - a) * graph_part`` (residual).
+
+        ``a`` broadcasts against the parts. The one place of the fusion formula: it is linear in the parts, so it
+        turns rows of ``E`` and ``G`` into fused inputs, and scores against ``E`` and ``G`` into scores against the
+        fused table.
+        """
+        if self.form == "mix":
+            return a * id_part + (1 - a) * graph_part
+        return id_part + (1 - a) * graph_part
+
     def fuse(self, item_seq: torch.Tensor, alpha: torch.Tensor, id_table: torch.Tensor,
              graph: torch.Tensor) -> torch.Tensor:
-        """``x [B, T, H] = a E[i] + (1 - a) G[i]`` for item ids ``item_seq [B, T]``, one weight ``alpha [B]`` per row."""
-        a = alpha.view(-1, 1, 1)
-        return a * id_table[item_seq] + (1 - a) * graph[item_seq]
+        """Fused inputs ``x [B, T, H]`` of item ids ``item_seq [B, T]``, one weight ``alpha [B]`` per row.
+
+        ``a E[i] + (1 - a) G[i]`` (mix) or ``E[i] + (1 - a) G[i]`` (residual).
+        """
+        return self.combine(alpha.view(-1, 1, 1), id_table[item_seq], graph[item_seq])
+
+    def fused_scores(self, seq_output: torch.Tensor, alpha: torch.Tensor, id_table: torch.Tensor,
+                     graph: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores against each row's fused table, ``a E + (1 - a) G`` (mix) or ``E + (1 - a) G`` (residual).
+
+        Computed as the form's combination of ``seq_output @ E.T`` and ``seq_output @ G.T``, which never builds a
+        ``[B, n_items, H]`` table for the ``B`` different weights.
+
+        Args:
+            seq_output: ``[B, H]`` sequence representations.
+            alpha: ``[B]`` the weights ``a(L)``.
+            id_table: ``[n_items, H]`` ID table ``E``.
+            graph: ``[n_items, H]`` graph table ``G``.
+            items: ``[B]`` one item per row, or None for every item.
+
+        Returns:
+            ``[B, n_items]`` when ``items`` is None, else ``[B]``, the score of ``items[b]`` for row ``b``.
+        """
+        if items is None:
+            return self.combine(alpha.unsqueeze(-1), seq_output @ id_table.t(), seq_output @ graph.t())
+        return self.combine(alpha, (seq_output * id_table[items]).sum(-1), (seq_output * graph[items]).sum(-1))
 
     def forward(
         self, item_seq: torch.Tensor, item_seq_len: torch.Tensor, id_table: torch.Tensor

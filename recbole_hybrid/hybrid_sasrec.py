@@ -1,8 +1,9 @@
 """HybridSASRec: RecBole's SASRec reading length-adaptive fused item embeddings.
 
-The shared body of the four hybrid variants. A variant only says how ``a(L)`` is computed, by overriding
-``build_alpha_policy``. Layer names follow RecBole's ``SASRec`` (``item_embedding``, ``position_embedding``,
-``trm_encoder``, ``LayerNorm``) so that their weights can be exchanged with ``load_state_dict``.
+The shared body of the hybrid variants. A variant only says how ``a(L)`` is computed, by overriding
+``build_alpha_policy``; its property file holds its defaults (``fusion_form`` among them). Layer names follow
+RecBole's ``SASRec`` (``item_embedding``, ``position_embedding``, ``trm_encoder``, ``LayerNorm``) so that their
+weights can be exchanged with ``load_state_dict``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from recbole_hybrid.fusion import LengthAdaptiveFusion
 
 
 class HybridSASRec(SequentialRecommender):
-    r"""SASRec over ``x_t = a(L) E[i_t] + (1 - a(L)) G[i_t]``; abstract: subclasses define ``build_alpha_policy``."""
+    r"""SASRec over ``x_t = a(L) E[i_t] + (1 - a(L)) G[i_t]`` (or ``E[i_t] + (1 - a(L)) G[i_t]``: ``fusion_form``).
+
+    Abstract: subclasses define ``build_alpha_policy``.
+    """
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -138,21 +142,16 @@ class HybridSASRec(SequentialRecommender):
     def _scores(
         self, seq_output: torch.Tensor, alpha: torch.Tensor, graph: torch.Tensor, items: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Scores against the ID table, or the per-sequence fused table ``a E + (1 - a) G``.
+        """Scores against the ID table, or the per-sequence fused table of the fusion's form (``fused_scores``).
 
         Returns ``[B, n_items]`` when ``items`` is None, else ``[B]`` for one item ``items[b]`` per row.
         """
         id_table = self.item_embedding.weight
+        if self.score_table == "fused":
+            return self.fusion.fused_scores(seq_output, alpha, id_table, graph, items)
         if items is None:
-            id_scores = seq_output @ id_table.t()
-            if self.score_table == "id":
-                return id_scores
-            a = alpha.unsqueeze(-1)
-            return a * id_scores + (1 - a) * (seq_output @ graph.t())
-        id_scores = (seq_output * id_table[items]).sum(-1)
-        if self.score_table == "id":
-            return id_scores
-        return alpha * id_scores + (1 - alpha) * (seq_output * graph[items]).sum(-1)
+            return seq_output @ id_table.t()
+        return (seq_output * id_table[items]).sum(-1)
 
     def calculate_loss(self, interaction):
         item_seq = interaction[self.ITEM_SEQ]

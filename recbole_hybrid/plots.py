@@ -112,7 +112,7 @@ def alpha_curves(curves: pd.DataFrame, path: Path) -> Path:
             ax.plot(curve["length"], curve["alpha"], color=colours[i % len(colours)],
                     linestyle=styles[seeds.index(seed) % len(styles)], label=f"{model} seed {seed}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="history length L (capped at MAX_ITEM_LIST_LENGTH)", ylabel="a(L): weight of the ID embedding",
+    ax.set(xlabel="history length L (capped at MAX_ITEM_LIST_LENGTH)", ylabel="a(L): 1 - a(L) is the weight of G",
            ylim=(0, 1), title="Learned length policy a(L) of the best checkpoints")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -9,8 +9,8 @@ the group's last position, with the group's ``a`` on every input; each position'
 group's pass. Lengths grow along a window, so a group's positions are contiguous in each window.
 
 - SASRec and HybridFixed: one group, one pass.
-- HybridDiscrete and HybridLearnable with ``tolerance`` 0: one group per length bin (bins with equal ``a`` merge),
-  exact; the extra cost is the short and mid passes over positions up to ``L_long``.
+- HybridDiscrete, HybridLearnable and HybridResidual with ``tolerance`` 0: one group per length bin (bins with equal
+  ``a`` merge), exact; the extra cost is the short and mid passes over positions up to ``L_long``.
 - HybridContinuous: ``a`` differs at every length, so ``tolerance`` 0 means a pass per distinct length (exact, and as
   slow as prefix rows). With ``tolerance > 0`` each group uses the ``a`` of one of its lengths, the one nearest the
   middle of the group's range, so every position's ``a`` is within ``tolerance`` of its own ``a(L_t)``; gradients

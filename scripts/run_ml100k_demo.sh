@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The comparison workflow end to end on CPU in a few minutes: `pipeline` preset (2 epochs), 3 seeds, five models,
-# on a small part of ml-100k with tiny models (configs/ml-100k/2026-11-27-demo.yaml). Writes
+# The comparison workflow end to end on CPU in a few minutes: `pipeline` preset (2 epochs), 3 seeds, SASRec and
+# the hybrids, on a small part of ml-100k with tiny models (configs/ml-100k/2026-11-27-demo.yaml). Writes
 # results/ml-100k-demo/ (runs/ with records, per-user ranks and a(L); CSVs, plots, README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The comparison of SASRec and the four hybrids on ML-1M (seed protocol), then its analysis.
+# The comparison of SASRec and the hybrids on ML-1M (seed protocol), then its analysis.
 #
 #   scripts/run_paper_experiments.sh [--key=value ...]        # extra flags go to every run
 #

@@ -1,4 +1,4 @@
-"""The comparison workflow: a tiny end-to-end `pipeline` run of all five models, resume, analysis outputs."""
+"""The comparison workflow: a tiny end-to-end `pipeline` run of every model, resume, analysis outputs."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from recbole_hybrid.evaluation import metrics_from_ranks
 from recbole_hybrid.cli import main as console
 from recbole_hybrid.experiments import MODELS, PRESETS, is_done, run_comparison, run_id, seed_list
 
-#: ml-100k cut to its 256 users with at most 20 interactions, so five models x 2 epochs take about a minute here.
+#: ml-100k cut to its 256 users with at most 20 interactions, so six models x 2 epochs take about a minute here.
 E2E = {**{k: v for k, v in TINY.items() if k != "epochs"}, "user_inter_num_interval": "[5,20]"}
 METRIC_COLS = [f"{m}@{k}" for m in ("ndcg", "hit", "mrr") for k in (5, 10, 20)]
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    """The `pipeline` preset (2 epochs) for the five models, one seed, then ``analyze --save_csv``."""
+    """The `pipeline` preset (2 epochs) for every model of ``MODELS``, one seed, then ``analyze --save_csv``."""
     out = tmp_path_factory.mktemp("e2e")
     overrides = {**E2E, "results_dir": str(out / "runs"), "checkpoint_dir": str(out / "saved"),
                  "graph_cache_dir": str(out / "graph")}
@@ -38,7 +38,7 @@ def pipeline(tmp_path_factory):
 
 def test_every_model_ran_with_deterministic_ids_and_saved_ranks(pipeline):
     runs = pipeline["out"] / "runs"
-    assert [r["status"] for r in pipeline["first"]] == ["ran"] * 5
+    assert [r["status"] for r in pipeline["first"]] == ["ran"] * len(MODELS)
     for model in MODELS:
         rid = run_id(model, "ml-100k", "pipeline", 2020)
         record = json.loads((runs / f"{rid}.json").read_text())
@@ -60,7 +60,7 @@ def test_every_model_ran_with_deterministic_ids_and_saved_ranks(pipeline):
 
 
 def test_a_second_call_skips_every_finished_run(pipeline):
-    assert [r["status"] for r in pipeline["again"]] == ["skipped"] * 5
+    assert [r["status"] for r in pipeline["again"]] == ["skipped"] * len(MODELS)
     runs = pipeline["out"] / "runs"
     assert {p.name: p.stat().st_mtime_ns for p in runs.iterdir()} == pipeline["mtimes"]
 
@@ -81,7 +81,7 @@ def test_overall_comparison_schema(pipeline):
     expected += ["best_epoch_mean", "best_epoch_std", "train_time_s_mean", "train_time_s_std"]
     assert list(table.columns) == expected
     assert list(table["model"]) == [m for m in MODELS for _ in range(2)]
-    assert list(table["candidates"]) == ["all_items", "seen_excluded"] * 5
+    assert list(table["candidates"]) == ["all_items", "seen_excluded"] * len(MODELS)
     assert (table["n_seeds"] == 1).all() and table["test_ndcg@10_std"].isna().all()  # one seed: no std
     sasrec = json.loads((pipeline["out"] / "runs" / "SASRec-ml-100k-pipeline-seed2020.json").read_text())
     assert table.loc[0, "test_ndcg@10_mean"] == pytest.approx(sasrec["test"]["ndcg@10"], rel=1e-5)
@@ -94,7 +94,7 @@ def test_length_groups_schema_and_user_counts(pipeline):
     expected += [f"test_{m}_{stat}" for m in METRIC_COLS for stat in ("mean", "std")]
     expected += ["baseline", "diff_seeds", "diff_test_ndcg@10", "diff_ci_low", "diff_ci_high"]
     assert list(table.columns) == expected
-    assert len(table) == 5 * 2 * 3
+    assert len(table) == len(MODELS) * 2 * 3
     per_model = table.groupby(["model", "candidates"])["n_users"].sum()
     assert (per_model == 256).all()  # every tested user is in exactly one group
     with np.load(pipeline["out"] / "runs" / "SASRec-ml-100k-pipeline-seed2020.ranks.npz") as ranks:

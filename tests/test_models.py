@@ -1,4 +1,4 @@
-"""The hybrids' behaviour: SASRec equivalence at a = 1, the a(L) policies, shapes, losses."""
+"""The hybrids' behaviour: SASRec equivalence at a = 1, the a(L) policies, the fusion forms, shapes, losses."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 from recbole.model.sequential_recommender import SASRec
 
-from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable
+from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable, HybridResidual
 from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.config import build_config
+from recbole_hybrid.config import ConfigError, build_config
 from tests.conftest import TINY
 
 
@@ -80,7 +80,8 @@ def test_continuous_is_a_function_of_length_only(ml100k_data):
     assert torch.equal(a1, policy(seq_len))
 
 
-@pytest.mark.parametrize("model_cls", [HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous])
+@pytest.mark.parametrize("model_cls", [HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous,
+                                       HybridResidual])
 @pytest.mark.parametrize("score_table", ["id", "fused"])
 def test_scores_shapes_and_finite_loss(ml100k_data, model_cls, score_table):
     _, model = make(model_cls, ml100k_data, score_table=score_table)
@@ -95,6 +96,110 @@ def test_scores_shapes_and_finite_loss(ml100k_data, model_cls, score_table):
         assert torch.allclose(one, scores.gather(1, batch["item_id"].view(-1, 1)).squeeze(1), atol=1e-5)
     loss = model.calculate_loss(next(iter(ml100k_data[2])))
     assert loss.ndim == 0 and math.isfinite(loss.item())
+
+
+def spread_bins(model) -> None:
+    """Distinct learned weights per length bin, as after some training (``a`` = 0.27, 0.55, 0.79)."""
+    with torch.no_grad():
+        model.fusion.alpha_policy.logits.copy_(torch.tensor([-1.0, 0.2, 1.3]))
+
+
+def random_inputs(model, batch: int = 6, length: int = 7):
+    """Item ids ``[B, T]``, weights ``a [B]`` and a graph table ``G`` of the model's size (not its small start)."""
+    generator = torch.Generator().manual_seed(0)
+    item_seq = torch.randint(0, model.n_items, (batch, length), generator=generator)
+    alpha = torch.rand(batch, generator=generator)
+    graph = torch.randn(model.n_items, model.hidden_size, generator=generator)
+    return item_seq, alpha, graph
+
+
+def test_fuse_follows_the_form(ml100k_data):
+    _, mix = make(HybridLearnable, ml100k_data)
+    _, residual = make(HybridResidual, ml100k_data)
+    assert (mix.fusion.form, residual.fusion.form) == ("mix", "residual")  # the property files' defaults
+    for model in (mix, residual):
+        item_seq, alpha, graph = random_inputs(model)
+        id_table = model.item_embedding.weight.detach()
+        a = alpha.view(-1, 1, 1)
+        x = model.fusion.fuse(item_seq, alpha, id_table, graph)
+        assert x.shape == (*item_seq.shape, model.hidden_size)
+        if model is mix:  # the formula it had before fusion_form: bit for bit
+            assert torch.equal(x, a * id_table[item_seq] + (1 - a) * graph[item_seq])
+        else:
+            assert torch.allclose(x, id_table[item_seq] + (1 - a) * graph[item_seq], atol=1e-6, rtol=0)
+        # and the fused table follows the same form: a row's scores are its output against its fused table
+        seq_output = torch.randn(len(alpha), model.hidden_size, generator=torch.Generator().manual_seed(1))
+        scores = model.fusion.fused_scores(seq_output, alpha, id_table, graph)
+        weight = alpha.view(-1, 1, 1) if model is mix else torch.ones(len(alpha), 1, 1)
+        tables = weight * id_table + (1 - alpha.view(-1, 1, 1)) * graph  # [B, n_items, H]
+        assert torch.allclose(scores, torch.einsum("bh,bnh->bn", seq_output, tables), atol=1e-5, rtol=0)
+
+
+def test_mix_scores_keep_the_former_formula(ml100k_data):
+    _, model = make(HybridLearnable, ml100k_data, score_table="fused")
+    spread_bins(model)
+    model.eval()
+    batch = first_batch(ml100k_data)
+    with torch.no_grad():
+        seq_output, alpha, graph = model.encode(batch["item_id_list"], batch["item_length"])
+        id_scores = seq_output @ model.item_embedding.weight.t()
+        a = alpha.unsqueeze(-1)
+        assert torch.equal(model.full_sort_predict(batch), a * id_scores + (1 - a) * (seq_output @ graph.t()))
+        items = batch["item_id"]
+        id_one, graph_one = (seq_output * model.item_embedding(items)).sum(-1), (seq_output * graph[items]).sum(-1)
+        one = alpha * id_one + (1 - alpha) * graph_one
+        assert torch.equal(model.predict(batch), one)
+
+
+def test_residual_fused_table_is_e_plus_gated_g(ml100k_data):
+    _, model = make(HybridResidual, ml100k_data, score_table="fused")
+    spread_bins(model)
+    model.eval()
+    batch = first_batch(ml100k_data)
+    with torch.no_grad():
+        seq_output, alpha, graph = model.encode(batch["item_id_list"], batch["item_length"])
+        assert alpha.unique().numel() > 1  # rows of several bins, each with its own table
+        E = model.item_embedding.weight
+        expected = torch.stack([seq_output[b] @ (E + (1 - alpha[b]) * graph).t() for b in range(len(alpha))])
+        scores = model.full_sort_predict(batch)
+        assert torch.allclose(scores, expected, atol=1e-6, rtol=0)
+        assert not torch.allclose(scores, seq_output @ E.t(), atol=1e-6, rtol=0)  # the graph is in the table
+        assert torch.allclose(model.predict(batch), expected.gather(1, batch["item_id"].view(-1, 1)).squeeze(1),
+                              atol=1e-6, rtol=0)
+
+
+def test_residual_starts_at_its_defaults_and_learns(ml100k_data):
+    _, model = make(HybridResidual, ml100k_data)
+    policy = model.fusion.alpha_policy
+    assert policy.bin_alphas().tolist() == pytest.approx([0.5, 0.5, 0.5], abs=1e-6)
+    model.calculate_loss(next(iter(ml100k_data[2]))).backward()
+    assert policy.logits.grad is not None and policy.logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("score_table", ["id", "fused"])
+def test_residual_with_a_one_gives_sasrec_logits_exactly(ml100k_data, score_table):
+    _, hybrid = make(HybridResidual, ml100k_data, score_table=score_table)
+    _, sasrec = make(SASRec, ml100k_data)
+    missing, unexpected = sasrec.load_state_dict(hybrid.state_dict(), strict=False)
+    assert missing == [] and all(k.startswith("fusion.") for k in unexpected)
+    with torch.no_grad():
+        hybrid.fusion.alpha_policy.logits.fill_(math.inf)  # sigmoid(inf) = 1: a = 1 in every bin, (1 - a) G = 0
+    hybrid.eval(), sasrec.eval()
+    batch = first_batch(ml100k_data)
+    with torch.no_grad():
+        assert torch.equal(hybrid.full_sort_predict(batch), sasrec.full_sort_predict(batch))
+        hybrid.fusion.alpha_policy.logits.fill_(0.0)  # a = 0.5: the graph is added
+        assert not torch.allclose(hybrid.full_sort_predict(batch), sasrec.full_sort_predict(batch))
+
+
+def test_unknown_fusion_form_is_refused(ml100k_data):
+    message = "fusion_form='bogus' must be one of mix, residual"
+    with pytest.raises(ConfigError, match=f"^HybridResidual: {message}$"):  # before any data loads
+        make(HybridResidual, ml100k_data, fusion_form="bogus")
+    config, _ = make(HybridResidual, ml100k_data)
+    config["fusion_form"] = "bogus"
+    with pytest.raises(ValueError, match=f"^{message}$"):  # and by the fusion module itself
+        HybridResidual(config, ml100k_data[2].dataset)
 
 
 def test_bpr_loss_trains(ml100k_data, tiny):

@@ -22,6 +22,20 @@ def test_recbole_get_model_finds_the_hybrids(name):
     assert get_model(name) is recbole_hybrid.HYBRID_MODELS[name]
 
 
+def test_hybrid_residual_is_registered_with_its_property_file(monkeypatch):
+    from recbole.config import Config
+    from recbole.utils import get_model
+
+    assert get_model("HybridResidual") is recbole_hybrid.HybridResidual
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))  # Config sets it
+    with bare_argv():
+        config = Config(model="HybridResidual", dataset="ml-100k")
+        mix = Config(model="HybridLearnable", dataset="ml-100k")
+    assert config["fusion_form"] == "residual" and mix["fusion_form"] == "mix"  # model file over HybridSASRec.yaml
+    assert (config["alpha_short"], config["alpha_mid"], config["alpha_long"]) == (0.5, 0.5, 0.5)
+    assert (config["graph_window"], config["score_table"]) == (3, "id")  # HybridSASRec.yaml, its base class's
+
+
 def test_recbole_still_finds_its_own_models():
     from recbole.model.sequential_recommender.sasrec import SASRec
     from recbole.utils import get_model

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender import SASRec
 
-from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable
+from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable, HybridResidual
 from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.config import ConfigError, build_config
 from recbole_hybrid.sequence_data import build_windows
@@ -24,7 +24,7 @@ from recbole_hybrid.sequence_forward import SequencePositions, alpha_groups
 from recbole_hybrid.sequence_trainer import SequenceTrainer
 from tests.conftest import TINY
 
-MODELS = (SASRec, HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous)
+MODELS = (SASRec, HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous, HybridResidual)
 
 
 def prefix_triples(dataset, max_len: int) -> Counter:
@@ -83,7 +83,7 @@ def model_for(cls, dataset, tmp_path, **overrides):
                             **overrides})  # exact a(L) for every variant (HybridContinuous's default is 0.02)
     torch.manual_seed(0)
     model = cls(cfg, dataset)
-    if isinstance(model, HybridLearnable):  # distinct learned weights, not the starting values
+    if isinstance(model, (HybridLearnable, HybridResidual)):  # distinct learned weights, not the starting values
         with torch.no_grad():
             model.fusion.alpha_policy.logits.copy_(torch.tensor([-1.0, 0.2, 1.3]))
     if isinstance(model, HybridContinuous):  # a(L) differs at every length
@@ -124,7 +124,7 @@ def test_sequence_scores_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
         expected = prefix_scores(model, w, rows, out.index)
     assert out.index.numel() == int((w.targets[rows] > 0).sum())
     assert torch.allclose(trainer_scores, expected, atol=1e-5, rtol=0)
-    if model_cls in (HybridDiscrete, HybridLearnable):
+    if model_cls in (HybridDiscrete, HybridLearnable, HybridResidual):
         assert out.passes == 3  # one per length bin
     if model_cls is HybridContinuous:
         assert out.passes > 3
@@ -132,9 +132,20 @@ def test_sequence_scores_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
 
 @pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
 def test_training_step_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
+    check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls)
+
+
+@pytest.mark.parametrize("model_cls", (HybridLearnable, HybridResidual), ids=lambda c: c.__name__)
+def test_fused_table_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
+    """``score_table: fused`` in both fusion forms: the sequence loss scores against the same per-target table."""
+    check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, score_table="fused")
+
+
+def check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overrides) -> None:
+    """One training step's loss and gradients, sequence scheme against the prefix rows of the same windows."""
     _, _, train, _, _ = ml100k_data
     cfg, model = model_for(model_cls, train.dataset, tmp_path, hidden_dropout_prob=0.0,
-                           attn_dropout_prob=0.0, train_mode="sequence", train_batch_size=8)
+                           attn_dropout_prob=0.0, train_mode="sequence", train_batch_size=8, **overrides)
     model.train()
     trainer = SequenceTrainer(cfg, model, train)
     w = trainer.windows
@@ -150,7 +161,7 @@ def test_training_step_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_
     assert math.isclose(loss.item(), prefix_loss.item(), rel_tol=1e-5)
     prefix_grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
     assert sequence_grads.keys() == prefix_grads.keys()
-    if model_cls in (HybridLearnable, HybridContinuous):
+    if model_cls in (HybridLearnable, HybridContinuous, HybridResidual):
         assert any(n.startswith("fusion.alpha_policy") for n in sequence_grads)
     for name, grad in sequence_grads.items():
         assert torch.allclose(grad, prefix_grads[name], atol=1e-5, rtol=1e-4), name

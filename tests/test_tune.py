@@ -88,7 +88,8 @@ def test_space_file_missing_or_key_unknown_or_also_fixed(tmp_path):
         search_spec(SearchOptions(space=str(never), overrides=FIXED))
 
 
-@pytest.mark.parametrize("model", ["HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous", "SASRec"])
+@pytest.mark.parametrize("model", ["HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous",
+                                   "HybridResidual", "SASRec"])
 def test_shipped_spaces_are_searchable(model):
     name = {"SASRec": "sasrec"}.get(model) or "hybrid_" + model.removeprefix("Hybrid").lower()
     path = shipped_spaces() / f"{name}.yaml"
