@@ -33,7 +33,7 @@ from recbole_hybrid.runner import load_data
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: default output folders (the package is installed)
 
 TINY = {"MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 2,
-        "use_gpu": False, "show_progress": False, "epochs": 1}
+        "use_gpu": False, "show_progress": False, "epochs": 1, "train_mode": "prefix"}
 
 
 def median_time(fn, rounds: int) -> tuple[float, list[float]]:

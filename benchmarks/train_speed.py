@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     use_cuda = torch.cuda.is_available() and not args.cpu
     preset = args.preset or ("paper" if use_cuda else "tiny")
-    base = {**PRESETS[preset], "use_gpu": use_cuda, "show_progress": False, "epochs": 1,
+    base = {**PRESETS[preset], "use_gpu": use_cuda, "show_progress": False, "epochs": 1, "train_mode": "prefix",
             "graph_cache_dir": args.graph_cache_dir, "checkpoint_dir": args.graph_cache_dir}
     if args.data_path:
         base["data_path"] = args.data_path

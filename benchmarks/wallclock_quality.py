@@ -9,8 +9,9 @@ Schemes, each a fresh model from the same seed:
   position, length 200, 128 windows per step);
 - ``prefix``: the same file with ``train_mode: prefix`` (RecBole's prefix rows, ``--prefix_batch`` rows per step:
   2048 rows of length 200 do not fit in memory on a CPU);
-- ``prefix-defaults``: the project's defaults for the model, no config file (prefix rows, length 50, batch 2048,
-  dropout 0.5), as ``run.py`` trains it when a user gives only the model and the dataset.
+- ``prefix-defaults``: the project's defaults for the model, no config file, with ``train_mode: prefix`` (prefix
+  rows, length 50, batch 2048, dropout 0.5), as ``run.py`` trained it when a user gave only the model and the dataset
+  before ``train_mode: auto`` became the default.
 
 At each checkpoint ``t`` every scheme trains until its own training clock (steps only: no data loading, no
 validation) reaches ``t``, possibly mid-epoch, then validates on the full validation split (all items, and seen items
@@ -54,6 +55,7 @@ class Scheme:
             overrides.update(train_mode="prefix", train_batch_size=prefix_batch)
         elif name == "prefix-defaults":
             files = []
+            overrides.update(train_mode="prefix")
         self.config = build_config(model_name, dataset, files, overrides)
         key = (tuple(files), self.config["MAX_ITEM_LIST_LENGTH"])  # sequence and prefix share one copy of the split
         if key not in loaded:

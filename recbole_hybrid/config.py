@@ -15,10 +15,10 @@ from recbole_hybrid.fast_trainer import check_trainer_config
 from recbole_hybrid.flags import SHORT_FLAGS, parse_value, read_settings
 from recbole_hybrid.fusion import check_fusion_form
 from recbole_hybrid.resources import plugin_property_files
-from recbole_hybrid.sequence_trainer import check_sequence_config
+from recbole_hybrid.sequence_trainer import check_sequence_config, resolve_train_mode
 
 __all__ = ["ConfigError", "SHORT_FLAGS", "parse_value", "parse_cli", "build_config", "resolve_model",
-           "property_files", "check_config", "PROJECT_ROOT"]
+           "property_files", "resolve_auto", "check_config", "AUTO_KEYS", "PROJECT_ROOT"]
 
 #: The folder above the package: the repository in a source checkout. Only checkout tools (the demo's config in
 #: ``configs/``, the tests) may rely on it; the package itself reads its own files with ``importlib.resources``.
@@ -79,7 +79,11 @@ def property_files(model_cls: type, dataset: str, config_files: list[str]) -> li
 
 def build_config(model: str | type, dataset: str, config_files: list[str] | None = None,
                  overrides: dict[str, Any] | None = None) -> Config:
-    """Build and check the RecBole ``Config`` of one run (``sys.argv`` is hidden from RecBole)."""
+    """Build and check the RecBole ``Config`` of one run (``sys.argv`` is hidden from RecBole).
+
+    ``train_mode`` and ``train_batch_size`` come out concrete (``resolve_auto``): ``"prefix"`` or ``"sequence"``
+    and an int, so records, fingerprints, the analysis and the trainers never see ``auto``.
+    """
     model_cls = resolve_model(model)
     overrides = dict(overrides or {})
     if overrides.get("loss_type") == "BPR" and "train_neg_sample_args" not in overrides:
@@ -94,13 +98,36 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
     for key in PATH_KEYS:
         if config[key]:
             config[key] = str(Path(config[key]).expanduser().resolve())
+    resolve_auto(config, model_cls)
     check_config(config, model_cls)
     return config
 
 
+#: Keys whose ``auto`` default ``resolve_auto`` replaces; a resumed run keeps the values it started with.
+AUTO_KEYS = ("train_mode", "train_batch_size")
+#: ``train_batch_size: auto`` takes the value of this key for each resolved ``train_mode`` (overall.yaml).
+BATCH_DEFAULT_KEYS = {"sequence": "sequence_batch_default", "prefix": "prefix_batch_default"}
+
+
+def resolve_auto(config: Config, model_cls: type) -> None:
+    """Replace ``train_mode: auto`` and ``train_batch_size: auto`` in ``config`` by what they stand for.
+
+    ``auto`` mode is ``sequence`` where the model has one and the config allows it (``resolve_train_mode``), else
+    ``prefix``; ``auto`` batch is the resolved mode's default (windows or rows per step). Runs before any data is
+    built: RecBole's data loaders read ``train_batch_size``.
+    """
+    mode = resolve_train_mode(config, model_cls)
+    config["train_mode"] = mode
+    if config["train_batch_size"] == "auto":
+        key = BATCH_DEFAULT_KEYS[mode]
+        if not _is_int(config[key]) or config[key] < 1:
+            raise ConfigError(f"{key}={config[key]!r} must be an integer >= 1")
+        config["train_batch_size"] = config[key]
+
+
 #: Integer settings and their least value; ``None`` (a key the model does not use) is allowed for the optional ones.
-REQUIRED_INTS = {"epochs": 1, "train_batch_size": 1, "eval_batch_size": 1, "eval_step": 1, "stopping_step": 0,
-                 "MAX_ITEM_LIST_LENGTH": 1, "seed": 0}
+REQUIRED_INTS = {"epochs": 1, "train_batch_size": 1, "sequence_batch_default": 1, "prefix_batch_default": 1,
+                 "eval_batch_size": 1, "eval_step": 1, "stopping_step": 0, "MAX_ITEM_LIST_LENGTH": 1, "seed": 0}
 OPTIONAL_INTS = {"hidden_size": 1, "inner_size": 1, "n_layers": 1, "n_heads": 1, "graph_window": 1,
                  "graph_min_count": 1, "gnn_layers": 0, "alpha_mlp_hidden": 1}  # L_short, L_long: by the policies
 #: Float settings: (key, lowest, lowest allowed?, highest or None, required?).
@@ -124,7 +151,8 @@ def check_config(config: Config, model_cls: type) -> None:
         if value is None and key in OPTIONAL_INTS:
             continue
         if not _is_int(value) or value < least:
-            raise ConfigError(f"{key}={value!r} must be an integer >= {least}")
+            also = " or auto" if key == "train_batch_size" else ""
+            raise ConfigError(f"{key}={value!r} must be an integer >= {least}{also}")
     for key, low, low_allowed, high, required in FLOATS:
         value = config[key]
         if value is None and not required:

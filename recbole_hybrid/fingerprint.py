@@ -4,7 +4,8 @@ A run's fingerprint is its final RecBole config without the keys listed in ``NOT
 change its numbers (model, dataset, data filters, split and evaluation protocol, architecture, training recipe,
 seed, ...) is in it, including keys that later versions add. Left out are where files live (a run folder or dataset
 may move), the hardware it runs on, what is only displayed or logged, settings that change speed and never a number,
-and ``epochs``: the budget may be raised when a run is resumed.
+the defaults that ``train_batch_size: auto`` picks from (the batch used is ``train_batch_size``, always concrete
+after ``config.build_config``, as is ``train_mode``), and ``epochs``: the budget may be raised when a run is resumed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ NOT_DEFINING = frozenset({
     "eval_batch_size", "fast_check_every",
     # the budget: may be raised on resume
     "epochs",
+    # what train_batch_size: auto stands for; the batch a run used is train_batch_size itself
+    "sequence_batch_default", "prefix_batch_default",
 })
+
+
+#: Defining keys that records older than the key lack, with the value such runs had: a recorded run without the key
+#: is compared as if it held that value (``train_mode``: prefix rows were the only mode before it existed).
+IMPLIED_WHEN_MISSING = {"train_mode": "prefix"}
 
 
 def run_settings(config: Any) -> dict[str, Any]:
@@ -48,7 +56,9 @@ def differences(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, 
 
     Keys in only one of the two are not compared: a key that the code of the recorded run did not have yet (or no
     longer has) was never set differently by the user; its meaning is carried by keys both have (``model``, ...).
+    The exceptions are ``IMPLIED_WHEN_MISSING``: a recorded run without such a key ran with its value there.
     """
+    recorded = {**IMPLIED_WHEN_MISSING, **recorded}
     return {key: (recorded[key], current[key]) for key in sorted(recorded.keys() & current.keys())
             if recorded[key] != current[key]}
 

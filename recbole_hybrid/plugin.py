@@ -12,7 +12,9 @@ RecBole's ``Config`` reads a model's defaults from ``recbole/properties/model/<N
 none of: ``Config(model="HybridDiscrete", ...)`` would lack ``hidden_size``, ``alpha_short``, ``L_short``, ...
 ``Config._load_internal_config_dict`` is therefore wrapped to add, for the plugin's models only, the plugin's
 property files (``overall.yaml``, the model's files, the dataset's) on top of RecBole's own defaults and below
-``config_file_list``, ``config_dict`` and the command line, the same order as ``config.build_config``.
+``config_file_list``, ``config_dict`` and the command line, the same order as ``config.build_config``. RecBole's
+own trainer trains prefix rows only, so there ``train_mode: auto`` and ``train_batch_size: auto`` of ``overall.yaml``
+stand for ``prefix`` and ``prefix_batch_default`` rows per step (``build_config`` resolves them itself).
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ def _wrap_internal_config() -> None:
             loaded = self._update_internal_config_dict(str(path)) or {}
             if path.parent.name == "dataset":  # as RecBole does for its own dataset files
                 self.parameters["Dataset"] += [key for key in loaded if key not in self.parameters["Dataset"]]
+        internal = self.internal_config_dict
+        if internal.get("train_mode") == "auto":
+            internal["train_mode"] = "prefix"
+        if internal.get("train_batch_size") == "auto":  # RecBole's data loaders read it: an int
+            internal["train_batch_size"] = internal["prefix_batch_default"]
 
     _load_internal_config_dict.recbole_hybrid = True
     _load_internal_config_dict.__wrapped__ = original

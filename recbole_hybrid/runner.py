@@ -15,10 +15,10 @@ from recbole.data import create_dataset, data_preparation
 
 from recbole_hybrid.atomic import check_dataset_files
 from recbole_hybrid.compat import init_seed
-from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.config import AUTO_KEYS, build_config, resolve_model
 from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.evaluation import CUTOFFS, METRICS
-from recbole_hybrid.fingerprint import describe, differences, run_settings, settings_hash
+from recbole_hybrid.fingerprint import IMPLIED_WHEN_MISSING, describe, differences, run_settings, settings_hash
 from recbole_hybrid.records import (device_name, load_checkpoint, plain, plain_config, save_ranks, versions,
                                     write_json)
 from recbole_hybrid.trainer import fit_and_test
@@ -92,7 +92,8 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
 
     data, train_data, valid_data, test_data = load_data(config)
     log(f"{config['model']} on {config['dataset']}: {data.user_num - 1} users, {data.item_num - 1} items, "
-        f"{data.inter_num} interactions; device {config['device']}")
+        f"{data.inter_num} interactions; device {config['device']}; train_mode {config['train_mode']}, "
+        f"{config['train_batch_size']} {'windows' if config['train_mode'] == 'sequence' else 'rows'} per step")
     init_seed(config["seed"], config["reproducibility"])
     model_cls = resolve_model(model)
     net = model_cls(config, train_data.dataset).to(config["device"])
@@ -172,7 +173,10 @@ def resume_run(run_dir: str | Path, log=print, on_epoch=None, epochs: int | None
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: {path} not found; --resume takes a run folder <checkpoint_dir>/<run_id>")
     inv = json.loads(path.read_text())
-    overrides = {**inv["overrides"], **({"epochs": epochs} if epochs is not None else {}),
+    recorded = {**IMPLIED_WHEN_MISSING, **recorded_settings(Path(run_dir))}
+    # keys whose default became auto: the run goes on with the values they had when it started
+    pinned = {key: recorded[key] for key in AUTO_KEYS if key in recorded}
+    overrides = {**pinned, **inv["overrides"], **({"epochs": epochs} if epochs is not None else {}),
                  # the folder may have moved since: its run lives where it is now
                  "checkpoint_dir": str(Path(run_dir).resolve().parent)}
     return run_experiment(inv["model"], inv["dataset"], inv["config_files"], overrides, run_id=Path(run_dir).name,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from recbole_hybrid import HYBRID_MODELS
+from recbole_hybrid.fingerprint import IMPLIED_WHEN_MISSING
 from recbole_hybrid.lengths import GROUPS
 from recbole_hybrid.records import load_ranks
 
@@ -31,15 +32,16 @@ __all__ = ["AnalysisError", "BASELINE", "GROUPS", "IGNORED_KEYS", "MODEL_KEYS", 
 BASELINE = "SASRec"
 
 #: Config keys that say where or how a run was executed, not what it computed: never compared. Devices, paths,
-#: logging, evaluation batch size (ranks do not depend on it) and the trainer choice (``fast`` and ``recbole`` draw
-#: the same batches and optimise the same loss; ``fast_bf16``, which changes the arithmetic, IS compared).
+#: logging, evaluation batch size (ranks do not depend on it), the trainer choice (``fast`` and ``recbole`` draw
+#: the same batches and optimise the same loss; ``fast_bf16``, which changes the arithmetic, IS compared) and the
+#: defaults of ``train_batch_size: auto`` (records hold the batch used; ``train_mode`` and it ARE compared).
 IGNORED_KEYS = frozenset({
     "seed", "model", "label",
     "device", "gpu_id", "use_gpu", "local_rank", "worker", "single_spec", "nproc", "world_size", "offset", "ip",
     "port", "data_path", "checkpoint_dir", "results_dir", "graph_cache_dir", "dataset_save_path",
     "dataloaders_save_path", "save_dataset", "save_dataloaders", "allow_download", "state", "show_progress",
     "log_wandb", "wandb_project", "metric_decimal_place", "loss_decimal_place", "eval_batch_size", "trainer",
-    "fast_check_every", "fast_compile",
+    "fast_check_every", "fast_compile", "sequence_batch_default", "prefix_batch_default",
 })
 
 #: One model's own settings (glob patterns), which a comparison varies between its models: never compared.
@@ -169,10 +171,11 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 def protocol_signature(run: Run) -> dict[str, str]:
     """The values (as JSON text, nested keys dotted) that must agree across a comparison: ``RECORD_KEYS`` and
-    every config key but ``IGNORED_KEYS`` and ``MODEL_KEYS``."""
+    every config key but ``IGNORED_KEYS`` and ``MODEL_KEYS`` (``fingerprint.IMPLIED_WHEN_MISSING`` fills keys that
+    records older than them lack)."""
     values = {key: run.record.get(key) for key in RECORD_KEYS}
-    values.update({key: value for key, value in run.record["config"].items()
-                   if key not in IGNORED_KEYS and not is_model_key(key)})
+    config = {**IMPLIED_WHEN_MISSING, **run.record["config"]}  # a record older than train_mode trained prefix rows
+    values.update({key: value for key, value in config.items() if key not in IGNORED_KEYS and not is_model_key(key)})
     return _flatten(values)
 
 

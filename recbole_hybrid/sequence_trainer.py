@@ -1,5 +1,9 @@
 """Sequence-level training (``train_mode: sequence``): one row per user window, a loss at every position.
 
+The default ``train_mode: auto`` resolves to it for SASRec and the hybrids wherever ``sequence_mode_problem`` finds
+nothing in the config, and to RecBole's prefix rows otherwise (``resolve_train_mode``, called by
+``config.build_config``).
+
 RecBole's prefix rows run the whole Transformer once per (user, target) to use one output; SASRec's own scheme feeds
 each window once and uses every position (the causal mask gives position ``t`` exactly its prefix). The windows come
 from RecBole's training split (``sequence_data``), each position's output from ``sequence_forward`` (exact in
@@ -25,16 +29,46 @@ from recbole_hybrid.linear_ce import linear_cross_entropy
 from recbole_hybrid.sequence_data import SEQUENCE_WINDOWS, build_windows
 from recbole_hybrid.sequence_forward import PositionOutputs, SequencePositions, supports_sequence_mode
 
-TRAIN_MODES = ("prefix", "sequence")
+#: ``auto`` resolves to one of the other two in ``config.build_config`` (``resolve_train_mode``).
+TRAIN_MODES = ("auto", "prefix", "sequence")
 SEQUENCE_BATCHING = ("length", "random")
 BUCKET_BATCHES = 32  # batches per length-sorted chunk
 
 
-def check_sequence_config(config, model_cls: type) -> None:
-    """Refuse an unknown ``train_mode`` / ``sequence_windows`` or a sequence mode this config cannot have."""
+def sequence_mode_problem(config, model_cls: type) -> str | None:
+    """Why sequence mode cannot train ``model_cls`` with this config (a sentence naming the key), or None."""
+    if not supports_sequence_mode(model_cls):
+        return f"{model_cls.__name__} has no sequence mode (SASRec and the hybrids have); use train_mode=prefix"
+    if config["trainer"] == "recbole":
+        return "trainer=recbole trains prefix rows only; use trainer=auto"
+    if config["transform"] is not None:
+        return f"transform={config['transform']!r} applies to prefix rows; remove it or use train_mode=prefix"
+    if str(config["learner"]).lower() not in FAST_LEARNERS:
+        return f"learner={config['learner']!r} must be one of {', '.join(FAST_LEARNERS)}"
+    if config["loss_type"] not in ("CE", "BPR"):
+        return f"loss_type={config['loss_type']!r} must be CE or BPR"
+    if config["fast_bf16"] and config["enable_amp"]:
+        return "fast_bf16 and enable_amp are both set: choose one autocast"
+    return None
+
+
+def resolve_train_mode(config, model_cls: type) -> str:
+    """``"prefix"`` or ``"sequence"``: ``auto`` is sequence wherever ``sequence_mode_problem`` finds nothing.
+
+    Raises ``ConfigError`` for a value outside ``TRAIN_MODES``; an explicit mode is returned as given (an explicit
+    sequence mode that this config cannot have is refused by ``check_sequence_config``).
+    """
     mode = config["train_mode"]
     if mode not in TRAIN_MODES:
         raise ConfigError(f"train_mode={mode!r} must be one of {', '.join(TRAIN_MODES)}")
+    if mode != "auto":
+        return mode
+    return "prefix" if sequence_mode_problem(config, model_cls) else "sequence"
+
+
+def check_sequence_config(config, model_cls: type) -> None:
+    """Refuse an unknown ``train_mode`` / ``sequence_windows`` or a sequence mode this config cannot have."""
+    mode = resolve_train_mode(config, model_cls)
     if config["sequence_windows"] not in SEQUENCE_WINDOWS:
         raise ConfigError(
             f"sequence_windows={config['sequence_windows']!r} must be one of {', '.join(SEQUENCE_WINDOWS)}")
@@ -47,21 +81,9 @@ def check_sequence_config(config, model_cls: type) -> None:
         raise ConfigError(f"sequence_alpha_tolerance={tolerance!r} must be a number in [0, 1]")
     if mode != "sequence":
         return
-    if not supports_sequence_mode(model_cls):
-        raise ConfigError(f"train_mode=sequence: {model_cls.__name__} has no sequence mode (SASRec and the hybrids "
-                          f"have); use train_mode=prefix")
-    if config["trainer"] == "recbole":
-        raise ConfigError("train_mode=sequence: trainer=recbole trains prefix rows only; use trainer=auto")
-    if config["transform"] is not None:
-        raise ConfigError(f"train_mode=sequence: transform={config['transform']!r} applies to prefix rows; "
-                          f"remove it or use train_mode=prefix")
-    if config["learner"].lower() not in FAST_LEARNERS:
-        raise ConfigError(f"train_mode=sequence: learner={config['learner']!r} must be one of "
-                          f"{', '.join(FAST_LEARNERS)}")
-    if config["loss_type"] not in ("CE", "BPR"):
-        raise ConfigError(f"train_mode=sequence: loss_type={config['loss_type']!r} must be CE or BPR")
-    if config["fast_bf16"] and config["enable_amp"]:
-        raise ConfigError("fast_bf16 and enable_amp are both set: choose one autocast")
+    problem = sequence_mode_problem(config, model_cls)
+    if problem:
+        raise ConfigError(f"train_mode=sequence: {problem}")
 
 
 class SequenceTrainer(DeviceTrainer):

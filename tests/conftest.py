@@ -39,12 +39,16 @@ def tiny(tmp_path) -> dict:
 
 @pytest.fixture(scope="session")
 def ml100k_data(tmp_path_factory):
-    """RecBole's ml-100k split once per session: ``(config, dataset, train, valid, test)`` for HybridDiscrete."""
+    """RecBole's ml-100k split once per session: ``(config, dataset, train, valid, test)`` for HybridDiscrete.
+
+    Its config trains RecBole's prefix rows (``train_mode: prefix``, 2048 rows per step), the rows its loaders hold.
+    """
     from recbole_hybrid.config import build_config
     from recbole_hybrid.runner import load_data
 
     out = tmp_path_factory.mktemp("shared")
     with bare_argv():
-        config = build_config("HybridDiscrete", "ml-100k", [], {**TINY, "graph_cache_dir": str(out / "graph")})
+        config = build_config("HybridDiscrete", "ml-100k", [], {**TINY, "train_mode": "prefix",
+                                                                "graph_cache_dir": str(out / "graph")})
     dataset, train, valid, test = load_data(config)
     return config, dataset, train, valid, test

@@ -173,6 +173,21 @@ def test_a_record_missing_a_compared_key_or_from_other_data_is_refused(tmp_path)
         load_runs(folder, "ml-1m", "paper")
 
 
+def test_a_record_older_than_train_mode_counts_as_prefix_rows(tmp_path):
+    """The grid's records have no ``train_mode``: with a newer prefix record they agree, with a sequence one not."""
+    folder = write_grid(tmp_path / "runs")
+    path = folder / "SASRec-ml-1m-paper-seed2021.json"
+    record = json.loads(path.read_text())
+    record["config"].update(train_mode="prefix", sequence_batch_default=128, prefix_batch_default=2048)
+    path.write_text(json.dumps(record))
+    load_runs(folder, "ml-1m", "paper")  # the defaults auto picks from are not compared: the batch used is
+    record["config"]["train_mode"] = "sequence"
+    path.write_text(json.dumps(record))
+    with pytest.raises(AnalysisError, match=r"SASRec-ml-1m-paper-seed2021 differs in train_mode "
+                                            r'\("sequence" vs "prefix"\)'):
+        load_runs(folder, "ml-1m", "paper")
+
+
 def test_bad_files_are_refused_with_their_path(tmp_path):
     folder = write_grid(tmp_path / "runs")
     (folder / "HybridContinuous-ml-1m-paper-seed2020.alpha.json").unlink()

@@ -57,7 +57,7 @@ def test_fast_trainer_reproduces_recbole_sasrec(tiny, one_thread):
     epoch (same batches, same dropout draws) is a stronger check than a tolerance after ten.
     """
     small = {**tiny, "epochs": 3, "MAX_ITEM_LIST_LENGTH": 10, "hidden_size": 16, "inner_size": 32,
-             "L_short": 3, "L_long": 8}
+             "L_short": 3, "L_long": 8, "train_mode": "prefix"}
     records = {which: run_experiment("SASRec", "ml-100k", overrides={**small, "trainer": which},
                                      run_id=f"eq-{which}", log=lambda *_: None)
                for which in ("recbole", "fast")}
@@ -76,8 +76,8 @@ def test_bpr_negatives_are_uniform_and_never_the_positive(ml100k_data, tmp_path)
     with bare_argv():
         bpr = build_config("HybridDiscrete", "ml-100k", [], {
             "MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64, "n_layers": 1, "L_short": 5,
-            "L_long": 15, "use_gpu": False, "loss_type": "BPR", "train_batch_size": 1024, "trainer": "fast",
-            "graph_cache_dir": str(tmp_path / "graph")})
+            "L_long": 15, "use_gpu": False, "loss_type": "BPR", "train_mode": "prefix", "train_batch_size": 1024,
+            "trainer": "fast", "graph_cache_dir": str(tmp_path / "graph")})
     model = HybridDiscrete(bpr, train.dataset)
     fast = FastTrainer(bpr, model, rows_of(train.dataset, 3000))
     batch = fast.batch(torch.arange(3000).repeat(20))  # 60,000 draws
@@ -142,8 +142,8 @@ def test_bad_trainer_settings_are_refused(overrides, message):
 
 def test_auto_falls_back_to_recbole_only_when_needed():
     with bare_argv():
-        plain = build_config("SASRec", "ml-100k", [], {"use_gpu": False})
-        sgd = build_config("SASRec", "ml-100k", [], {"use_gpu": False, "learner": "sgd"})
+        plain = build_config("SASRec", "ml-100k", [], {"use_gpu": False, "train_mode": "prefix"})
+        sgd = build_config("SASRec", "ml-100k", [], {"use_gpu": False, "train_mode": "prefix", "learner": "sgd"})
     assert plain["trainer"] == "auto" and resolve_trainer(plain) == "fast"
     assert resolve_trainer(sgd) == "recbole"
 

@@ -139,6 +139,11 @@ def test_run_settings_and_differences():
                                                                           "eval_batch_size": 64}))
     assert differences(settings, other) == {}
     assert differences({**settings, "old_key": 1}, {**settings, "new_key": 2}) == {}  # only shared keys count
+    # auto resolved before the fingerprint: the mode and batch used, not the defaults auto picked them from
+    assert (settings["train_mode"], settings["train_batch_size"]) == ("sequence", 2048)
+    assert not {"sequence_batch_default", "prefix_batch_default"} & set(settings)
+    older = {key: value for key, value in settings.items() if key != "train_mode"}  # recorded before train_mode
+    assert differences(older, settings) == {"train_mode": ("prefix", "sequence")}  # it trained prefix rows
 
 
 def test_resume_on_the_command_line_takes_only_a_budget(one_epoch, capsys):

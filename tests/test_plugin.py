@@ -53,6 +53,7 @@ def test_recbole_config_by_name_reads_the_plugin_defaults(monkeypatch):
     assert (config["graph_window"], config["hidden_size"]) == (3, 64)  # HybridSASRec.yaml, its base class's
     assert (config["L_short"], config["L_long"], config["train_neg_sample_args"]["distribution"]) == (10, 30, "none")
     assert config["val_interval"] == {"rating": "[4,inf)"}  # the plugin's dataset file for ml-100k
+    assert (config["train_mode"], config["train_batch_size"]) == ("prefix", 2048)  # RecBole's trainer: prefix rows
     with bare_argv():
         stock = Config(model="GRU4Rec", dataset="ml-100k", config_dict={"train_neg_sample_args": None})
     assert not {"L_short", "graph_window", "filter_seen"} & set(stock.final_config_dict)  # RecBole's own: as before

@@ -18,13 +18,14 @@ import pytest
 
 from tests.conftest import TINY
 from recbole_hybrid.config import PROJECT_ROOT
+from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.records import load_checkpoint
-from recbole_hybrid.runner import run_experiment
+from recbole_hybrid.runner import resume_run, run_experiment
 
 EPOCHS = 3
 SETTINGS = {**TINY, "epochs": EPOCHS, "seed": 7}
 #: Per training mode: prefix rows (fast trainer) and user windows (small batches, so an epoch lasts seconds).
-MODES = {"prefix": {}, "sequence": {"train_mode": "sequence", "train_batch_size": 16}}
+MODES = {"prefix": {"train_mode": "prefix"}, "sequence": {"train_mode": "sequence", "train_batch_size": 16}}
 
 
 @pytest.fixture(scope="module", params=sorted(MODES))
@@ -122,3 +123,24 @@ def test_resume_after_early_stop_trains_no_further(tmp_path):
     assert any("(it had stopped early)" in line for line in lines)
     assert len(again["epochs"]) == len(first["epochs"])
     assert comparable(again) == comparable(first)
+
+
+def test_a_folder_from_before_auto_resumes_with_its_mode_and_batch(tmp_path):
+    """A run started on the old defaults (prefix rows, 2048 per step; its record older than ``train_mode``) goes on
+    as it began under ``--resume``, and continuing it under today's defaults is refused, naming ``train_mode``."""
+    overrides = {**settings("prefix"), "epochs": 1, "user_inter_num_interval": "[5,20]",
+                 "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
+                 "graph_cache_dir": str(tmp_path / "graph")}
+    run_experiment("HybridFixed", "ml-100k", [], overrides, run_id="old", log=lambda *_: None)
+    path = tmp_path / "saved" / "old" / "invocation.json"
+    invocation = json.loads(path.read_text())
+    for key in ("train_mode", "train_batch_size"):  # what the old code recorded: no mode, the batch on its default
+        del invocation["overrides"][key]
+    del invocation["fingerprint"]["settings"]["train_mode"]
+    path.write_text(json.dumps(invocation))
+    today = {key: value for key, value in overrides.items() if key not in ("train_mode", "train_batch_size")}
+    with pytest.raises(RunMismatchError, match="train_mode 'prefix' -> 'sequence'"):
+        run_experiment("HybridFixed", "ml-100k", [], today, run_id="old", log=lambda *_: None, resume=True)
+    resumed = resume_run(tmp_path / "saved" / "old", log=lambda *_: None, epochs=2)
+    assert (resumed["config"]["train_mode"], resumed["config"]["train_batch_size"]) == ("prefix", 2048)
+    assert resumed["trainer"] == "fast" and len(resumed["epochs"]) == 2

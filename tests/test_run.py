@@ -46,6 +46,7 @@ def test_run_writes_record_and_weights_only_checkpoint(tiny):
         assert set(saved[split]) == {f"{m}@{k}" for m in ("ndcg", "hit", "mrr") for k in (5, 10, 20)}
         assert 0 <= saved[split]["ndcg@10"] <= saved[split]["hit@10"] <= 1
     assert saved["config"]["hidden_size"] == 32 and saved["config"]["alpha_short"] == 0.3
+    assert saved["config"]["train_mode"] == saved["trainer"] == "sequence"  # auto, resolved before it is recorded
     assert {"torch", "recbole", "numpy", "python"} <= set(saved["versions"]) and saved["device"]
     assert saved["wall_time_s"] > 0
     ckpt = load_checkpoint(saved["checkpoint"])  # weights_only=True: plain data and tensors only

@@ -7,6 +7,7 @@ training step's gradients agree the same way (dropout 0).
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
@@ -18,7 +19,8 @@ from recbole.model.sequential_recommender import SASRec
 
 from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable, HybridResidual
 from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.config import ConfigError, build_config
+from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
+from recbole_hybrid.fingerprint import differences, run_settings
 from recbole_hybrid.sequence_data import build_windows
 from recbole_hybrid.sequence_forward import SequencePositions, alpha_groups
 from recbole_hybrid.sequence_trainer import SequenceTrainer
@@ -179,7 +181,7 @@ def test_continuous_groups_stay_within_tolerance():
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("train_mode", "windows", "train_mode='windows' must be one of prefix, sequence"),
+    ("train_mode", "windows", "train_mode='windows' must be one of auto, prefix, sequence"),
     ("sequence_windows", "first", "sequence_windows='first' must be one of all, last"),
     ("sequence_alpha_tolerance", -0.1, "sequence_alpha_tolerance=-0.1 must be a number in [0, 1]"),
     ("sequence_batching", "sorted", "sequence_batching='sorted' must be one of length, random"),
@@ -223,3 +225,78 @@ def test_sequence_run_end_to_end(tiny):
     assert record["epochs"][0]["passes"] >= len(record["epochs"])
     assert record["test_filter_seen"]["ndcg@10"] > 0
     assert record["config"]["train_mode"] == "sequence"
+
+
+#: TINY without its batch size: ``train_batch_size`` stays on its default, ``auto``.
+DEFAULTS = {key: value for key, value in TINY.items() if key != "train_batch_size"}
+
+
+def mode_and_batch(model: str, overrides: dict, dataset: str = "ml-100k", files: list[str] | None = None) -> tuple:
+    with bare_argv():
+        config = build_config(model, dataset, files or [], overrides)
+    return config["train_mode"], config["train_batch_size"]
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda cls: cls.__name__)
+def test_sasrec_and_the_hybrids_default_to_windows_of_128(model_cls):
+    assert mode_and_batch(model_cls.__name__, DEFAULTS) == ("sequence", 128)
+
+
+def test_a_model_without_sequence_mode_defaults_to_prefix_rows_of_2048():
+    assert mode_and_batch("GRU4Rec", DEFAULTS) == ("prefix", 2048)
+
+
+@pytest.mark.parametrize("model, setting, refusal", [
+    ("SASRec", {"learner": "sgd"}, "learner='sgd' must be one of adam, adamw"),
+    ("HybridFixed", {"trainer": "recbole"}, "trainer=recbole trains prefix rows only"),
+    ("HybridDiscrete", {"transform": "mask_itemseq"}, "transform='mask_itemseq' applies to prefix rows"),
+])
+def test_auto_trains_prefix_rows_where_sequence_mode_cannot(model, setting, refusal):
+    assert mode_and_batch(model, {**DEFAULTS, **setting}) == ("prefix", 2048)
+    with pytest.raises(ConfigError, match=f"train_mode=sequence: {refusal}"):
+        mode_and_batch(model, {**DEFAULTS, **setting, "train_mode": "sequence"})
+
+
+@pytest.mark.parametrize("model, setting, mode", [
+    ("SASRec", {}, "sequence"), ("HybridContinuous", {"train_mode": "sequence"}, "sequence"),
+    ("HybridDiscrete", {"train_mode": "prefix"}, "prefix"), ("GRU4Rec", {}, "prefix"),
+])
+def test_an_explicit_batch_size_is_kept_in_both_modes(model, setting, mode):
+    assert mode_and_batch(model, {**DEFAULTS, **setting, "train_batch_size": 300}) == (mode, 300)
+
+
+def test_an_explicit_prefix_mode_takes_the_prefix_batch():
+    assert mode_and_batch("SASRec", {**DEFAULTS, "train_mode": "prefix"}) == ("prefix", 2048)
+    assert mode_and_batch("SASRec", {**DEFAULTS, "sequence_batch_default": 64}) == ("sequence", 64)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"train_mode": "bogus"}, "train_mode='bogus' must be one of auto, prefix, sequence"),
+    ({"train_batch_size": "big"}, "train_batch_size='big' must be an integer >= 1 or auto"),
+    ({"train_batch_size": 0}, "train_batch_size=0 must be an integer >= 1 or auto"),
+    ({"sequence_batch_default": 0}, "sequence_batch_default=0 must be an integer >= 1"),
+    ({"train_mode": "prefix", "prefix_batch_default": 2.5}, "prefix_batch_default=2.5 must be an integer >= 1"),
+])
+def test_bad_mode_or_batch_is_refused_naming_the_key(setting, message):
+    with pytest.raises(ConfigError, match=message):
+        mode_and_batch("SASRec", {**DEFAULTS, **setting})
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda cls: cls.__name__)
+def test_the_frozen_demo_config_still_builds_its_published_runs(model_cls):
+    """``configs/ml-100k/2026-11-27-demo.yaml`` pins prefix rows: the settings of its committed records, unchanged."""
+    name = model_cls.__name__
+    demo = str(PROJECT_ROOT / "configs" / "ml-100k" / "2026-11-27-demo.yaml")
+    with bare_argv():
+        config = build_config(name, "ml-100k", [demo], {"use_gpu": False})
+    assert (config["train_mode"], config["train_batch_size"]) == ("prefix", 2048)
+    record = PROJECT_ROOT / "results" / "ml-100k-demo" / "runs" / f"{name}-ml-100k-pipeline-seed2020.json"
+    assert differences(run_settings(json.loads(record.read_text())["config"]), run_settings(config)) == {}
+
+
+def test_the_ml1m_recipes_keep_their_modes():
+    configs = PROJECT_ROOT / "configs" / "ml-1m"
+    assert mode_and_batch("HybridDiscrete", {"use_gpu": False}, "ml-1m", [str(configs / "2026-11-27.yaml")]) == \
+        ("prefix", 256)
+    assert mode_and_batch("HybridDiscrete", {"use_gpu": False}, "ml-1m",
+                          [str(configs / "2026-11-27-literature.yaml")]) == ("sequence", 128)

@@ -117,6 +117,24 @@ def test_grid_search_trains_only_the_valid_combinations():
         build_config("HybridDiscrete", "ml-100k", [], {**fixed, **params})
 
 
+def test_drawn_train_mode_and_batch_go_through_build_config():
+    """Draws are values that ``build_config`` checks: with a learner sequence mode cannot use, a sequence draw is
+    dropped and ``auto`` trains prefix rows; a drawn batch is kept, an ``auto`` one takes the mode's default."""
+    space = load_space_text("train_mode: {choice: [auto, prefix, sequence]}\ntrain_batch_size: {choice: [auto, 64]}\n")
+    fixed = {**{k: v for k, v in FIXED.items() if k != "train_batch_size"}, "learner": "sgd"}
+    searcher = build_searcher("grid", space, METRIC, 0, lambda p: config_problem("SASRec", "ml-100k", [], fixed, p))
+    suggested = []
+    while (params := searcher.suggest(f"t{len(suggested)}")) != searcher.FINISHED:
+        suggested.append(params)
+    assert len(suggested) == 4 and {p["train_mode"] for p in suggested} == {"auto", "prefix"}
+    assert len(searcher.rejected) == 2
+    assert all("train_mode=sequence: learner='sgd'" in problem for _, problem in searcher.rejected)
+    for params in suggested:
+        config = build_config("SASRec", "ml-100k", [], {**fixed, **params})
+        batch = 2048 if params["train_batch_size"] == "auto" else 64
+        assert (config["train_mode"], config["train_batch_size"]) == ("prefix", batch)
+
+
 @pytest.mark.parametrize("search", ["random", "optuna"])
 def test_random_and_optuna_draws_respect_the_constraints(search):
     space = load_space_text("L_short: {randint: [2, 16]}\nL_long: {randint: [3, 19]}\n"
