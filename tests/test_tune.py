@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 pytest.importorskip("ray.tune", reason="Ray Tune is the optional 'tune' extra: pip install -e '.[tune]'")
 
@@ -296,6 +297,10 @@ def test_two_trial_search_exports_a_property_file_that_reproduces_the_best_trial
     config = build_config("HybridDiscrete", "ml-100k", [str(tuned)], {})
     for key in ("learning_rate", "L_short", "L_long", *FIXED):
         assert config[key] == record["config"][key], key
+    # the file pins what auto resolved to for the best trial, not auto itself
+    pinned = yaml.safe_load(tuned.read_text())
+    assert (pinned["train_mode"], pinned["train_batch_size"]) == (record["config"]["train_mode"],
+                                                                  record["config"]["train_batch_size"])
 
     # --final_test=1 retrained the property file's configuration with the trial's seed, outside Ray, through the
     # experiments pipeline, and tested it: same validation curve as the trial (up to float summation order: Ray

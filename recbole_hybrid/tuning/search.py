@@ -39,7 +39,7 @@ from recbole_hybrid.tuning.cluster import (TuneSetupError, check_resources, defa
 from recbole_hybrid.tuning.report import (best_row, plot_curves, trial_rows, write_trials_csv,
                                           write_tuned_properties)
 from recbole_hybrid.tuning.space import (RandomSampler, SpaceError, ValidOnly, build_searcher, config_problem,
-                                         load_space, resolve_space)
+                                         load_space, resolve_space, resolved_auto_settings)
 from recbole_hybrid.tuning.trial import BEST_METRIC, METRIC, train_trial
 
 SPEC_FILE = "search_spec.json"  # in the experiment folder: what --resume needs to rebuild the search
@@ -264,8 +264,9 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
     params = {k: best[k] for k in load_space(spec["space_file"])[1]}
     summary["plot"] = plot_curves(rows, best["trial_id"], out / "curves.png",
                                   f"{opts.model} on {opts.dataset}: {len(rows)} trials")
+    pinned = resolved_auto_settings(spec["model"], spec["dataset"], spec["config_files"], spec["fixed"], params)
     summary["properties"] = write_tuned_properties(
-        Path(opts.tuned_dir) / f"{opts.model}-{opts.dataset}.yaml", spec["fixed"], params,
+        Path(opts.tuned_dir) / f"{opts.model}-{opts.dataset}.yaml", {**spec["fixed"], **pinned}, params,
         {"model": opts.model, "dataset": opts.dataset, "experiment": opts.experiment_dir,
          "trial": best["trial_id"], f"best {METRIC}": f"{best[METRIC]:.6f} at epoch {best['best_epoch']}",
          "candidates": "without each user's seen items (filter_seen)" if spec.get("filter_seen") else "all items",

@@ -31,7 +31,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain
 
 from recbole_hybrid.compat import kept_cuda_visible_devices
-from recbole_hybrid.config import ConfigError, build_config
+from recbole_hybrid.config import AUTO_KEYS, ConfigError, build_config
 from recbole_hybrid.errors import UsageError
 
 DISTRIBUTIONS = {
@@ -112,6 +112,17 @@ def config_problem(model: str, dataset: str, config_files: list[str], fixed: dic
     except ConfigError as err:
         return str(err)
     return None
+
+
+def resolved_auto_settings(model: str, dataset: str, config_files: list[str], fixed: dict[str, Any],
+                           params: dict[str, Any]) -> dict[str, Any]:
+    """What ``train_mode`` and ``train_batch_size`` (``config.AUTO_KEYS``) resolved to for a draw.
+
+    A tuned property file pins them, so it keeps meaning the trained configuration if their ``auto`` defaults change.
+    """
+    with kept_cuda_visible_devices():
+        config = build_config(model, dataset, config_files, {**fixed, **params})
+    return {key: config[key] for key in AUTO_KEYS}
 
 
 class RandomSampler(Searcher):
