@@ -8,14 +8,17 @@
 #
 # Resumable: a finished run (record + ranks in results/runs) is skipped and an interrupted one continues from its
 # last.pth, so rerun the same command after an interruption. Environment: DATA_PATH (folder holding ml-1m/;
-# default ../shared/data), SEEDS (default 3), THREADS (torch threads; default 1, leaving a core free), PYTHON.
+# default ../shared/data), SEEDS (default 3), THREADS (torch threads; default 1, leaving a core free), PYTHON,
+# MODELS (labels, comma-separated; default all seven). Two processes with disjoint MODELS share two cores, e.g.
+#   MODELS=HybridLearnable,HybridDiscrete-nograph nohup scripts/run_literature_grid.sh > saved/grid-b.log 2>&1 &
+# Never start two processes over the same labels: they would train the same run folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-.venv/bin/python}
 DATA_PATH=${DATA_PATH:-../shared/data}
 export OMP_NUM_THREADS=${THREADS:-1}
-MODELS=SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph,HybridResidual
+MODELS=${MODELS:-SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph,HybridResidual}
 
 "$PYTHON" -m recbole_hybrid.data check --dataset=ml-1m --data_path="$DATA_PATH" --expect_users=6034
 "$PYTHON" -m recbole_hybrid.experiments literature --dataset=ml-1m --data_path="$DATA_PATH" \
