@@ -19,3 +19,7 @@ class ConfigError(UsageError):
 
 class RunMismatchError(UsageError):
     """A run folder made with other settings than the ones asked for now: resuming it would mix two runs."""
+
+
+class RunInUseError(UsageError):
+    """A run folder that another live process is training: two writers would corrupt its checkpoints."""

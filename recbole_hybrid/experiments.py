@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from recbole_hybrid import HYBRID_MODELS
 from recbole_hybrid.config import ConfigError, build_config, resolve_model
-from recbole_hybrid.errors import RunMismatchError, UsageError
+from recbole_hybrid.errors import RunInUseError, RunMismatchError, UsageError
 from recbole_hybrid.fingerprint import describe, differences, run_settings
 from recbole_hybrid.flags import add_config_files, command_parser, parse_command, positive_int
 from recbole_hybrid.records import load_checkpoint, write_json
@@ -111,7 +111,9 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
                    log: Callable[[str], None] = print, progress: bool = True) -> list[dict[str, Any]]:
     """Run (or skip, when done) every model for every seed; return the list of run descriptions.
 
-    Each entry is ``{"run_id", "model", "seed", "status": "ran" | "resumed" | "skipped", "results_dir"}``.
+    Each entry is ``{"run_id", "model", "seed", "status": "ran" | "resumed" | "skipped" | "busy", "results_dir"}``;
+    ``busy``: another process is training that run (its lock, ``runlock``), so this one goes on to the next. Two
+    processes over the same plan thus share its runs.
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
@@ -135,10 +137,15 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
         resume = (Path(config["checkpoint_dir"]) / rid / "last.pth").is_file()
         status = "skipped" if is_done(results_dir, rid, config) else "resumed" if resume else "ran"
         if status != "skipped":
-            record = run_experiment(model, dataset, config_files, run_settings, run_id=rid, log=emit,
-                                    resume=resume, label=label)
-            if model in HYBRID_MODELS:
-                save_alpha_curve(record, results_dir / f"{rid}.alpha.json")
+            try:
+                record = run_experiment(model, dataset, config_files, run_settings, run_id=rid, log=emit,
+                                        resume=resume, label=label)
+            except RunInUseError as err:
+                log(f"{rid}: left to the process training it ({err})")
+                status = "busy"
+            else:
+                if model in HYBRID_MODELS:
+                    save_alpha_curve(record, results_dir / f"{rid}.alpha.json")
         else:
             log(f"{rid}: record exists in {results_dir}, skipped")
         done.append({"run_id": rid, "model": label, "seed": seed, "status": status, "results_dir": str(results_dir)})

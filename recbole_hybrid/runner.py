@@ -21,6 +21,7 @@ from recbole_hybrid.evaluation import CUTOFFS, METRICS
 from recbole_hybrid.fingerprint import IMPLIED_WHEN_MISSING, describe, differences, run_settings, settings_hash
 from recbole_hybrid.records import (device_name, load_checkpoint, plain, plain_config, save_ranks, versions,
                                     write_json)
+from recbole_hybrid.runlock import run_lock
 from recbole_hybrid.trainer import fit_and_test
 
 INVOCATION = "invocation.json"  # in each run folder: what resume_run needs to rebuild the run, and its fingerprint
@@ -70,66 +71,68 @@ def run_experiment(model: str | type, dataset: str, config_files: list[str] | No
     was started and its fingerprint (``fingerprint.run_settings``). With ``resume`` (and the same ``run_id``)
     training continues from its ``last.pth``, but only with the settings the folder records: any defining key that
     differs is refused (``RunMismatchError``) before anything is loaded or written. ``resume_run`` resumes from the
-    folder alone. A start that fails before its first epoch finishes leaves no run folder behind.
+    folder alone. A start that fails before its first epoch finishes leaves no run folder behind. One process at a
+    time trains a run folder: while one holds its lock (``runlock``), another is refused (``RunInUseError``).
     """
     started = time.perf_counter()
     config = build_config(model, dataset, config_files, overrides)
     run_id = run_id or default_run_id(config)
-    results_dir = Path(config["results_dir"])
     run_dir = Path(config["checkpoint_dir"]) / run_id
     settings = run_settings(config)
-    if resume:
-        check_same_run(run_dir, settings)
-    elif (run_dir / "last.pth").is_file():
-        raise RunMismatchError(f"run folder {run_dir} already holds a run: resume it (run --resume={run_dir}), "
-                               f"or start this one under another run id (or delete that folder)")
-    ensure_writable("results_dir", results_dir)
     ensure_writable("checkpoint_dir", run_dir.parent)  # the run folder itself appears once the run can start
-    invocation = {"model": config["model"], "dataset": dataset, "run_id": run_id,
-                  "config_files": [str(Path(f).resolve()) for f in config_files or []],
-                  "overrides": plain(overrides or {}),
-                  "fingerprint": {"sha256": settings_hash(settings), "settings": settings}}
+    results_dir = Path(config["results_dir"])
+    with run_lock(run_dir):  # one process per run folder (RunInUseError otherwise)
+        if resume:
+            check_same_run(run_dir, settings)
+        elif (run_dir / "last.pth").is_file():
+            raise RunMismatchError(f"run folder {run_dir} already holds a run: resume it (run --resume={run_dir}), "
+                                   f"or start this one under another run id (or delete that folder)")
+        ensure_writable("results_dir", results_dir)
+        invocation = {"model": config["model"], "dataset": dataset, "run_id": run_id,
+                      "config_files": [str(Path(f).resolve()) for f in config_files or []],
+                      "overrides": plain(overrides or {}),
+                      "fingerprint": {"sha256": settings_hash(settings), "settings": settings}}
 
-    data, train_data, valid_data, test_data = load_data(config)
-    log(f"{config['model']} on {config['dataset']}: {data.user_num - 1} users, {data.item_num - 1} items, "
-        f"{data.inter_num} interactions; device {config['device']}; train_mode {config['train_mode']}, "
-        f"{config['train_batch_size']} {'windows' if config['train_mode'] == 'sequence' else 'rows'} per step")
-    init_seed(config["seed"], config["reproducibility"])
-    model_cls = resolve_model(model)
-    net = model_cls(config, train_data.dataset).to(config["device"])
-    created = not run_dir.exists()
-    write_json(run_dir / INVOCATION, invocation)  # on resume: the budget (epochs) and paths of this invocation
-    try:
-        result = fit_and_test(config, net, train_data, valid_data, test_data if test else None, run_dir, log=log,
-                              on_epoch=on_epoch, resume=resume)
-    except BaseException:
-        if created and not (run_dir / "last.pth").exists():  # nothing to resume: leave no half-written folder
-            remove_run_folder(run_dir)
-        raise
-    ranks = save_ranks(results_dir / f"{run_id}.ranks.npz", **result.pop("evaluations"))
+        data, train_data, valid_data, test_data = load_data(config)
+        log(f"{config['model']} on {config['dataset']}: {data.user_num - 1} users, {data.item_num - 1} items, "
+            f"{data.inter_num} interactions; device {config['device']}; train_mode {config['train_mode']}, "
+            f"{config['train_batch_size']} {'windows' if config['train_mode'] == 'sequence' else 'rows'} per step")
+        init_seed(config["seed"], config["reproducibility"])
+        model_cls = resolve_model(model)
+        net = model_cls(config, train_data.dataset).to(config["device"])
+        created = not run_dir.exists()
+        write_json(run_dir / INVOCATION, invocation)  # on resume: the budget (epochs) and paths of this invocation
+        try:
+            result = fit_and_test(config, net, train_data, valid_data, test_data if test else None, run_dir, log=log,
+                                  on_epoch=on_epoch, resume=resume)
+        except BaseException:
+            if created and not (run_dir / "last.pth").exists():  # nothing to resume: leave no half-written folder
+                remove_run_folder(run_dir)
+            raise
+        ranks = save_ranks(results_dir / f"{run_id}.ranks.npz", **result.pop("evaluations"))
 
-    record = {
-        "run_id": run_id,
-        "model": config["model"],
-        "label": label or config["model"],
-        "dataset": config["dataset"],
-        "seed": config["seed"],
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
-        "device": device_name(config["device"]),
-        "versions": versions(),
-        "data": {"users": data.user_num - 1, "items": data.item_num - 1, "interactions": data.inter_num},
-        **result,
-        "checkpoint": str(run_dir / "best.pth"),
-        "ranks_file": ranks.name,
-        "wall_time_s": time.perf_counter() - started,
-        "fingerprint": invocation["fingerprint"]["sha256"],
-        "config": plain_config(config),
-    }
-    path = write_json(results_dir / f"{run_id}.json", record)
-    log(format_metrics(record))
-    log(f"run record: {path}")
-    return record
+        record = {
+            "run_id": run_id,
+            "model": config["model"],
+            "label": label or config["model"],
+            "dataset": config["dataset"],
+            "seed": config["seed"],
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+            "device": device_name(config["device"]),
+            "versions": versions(),
+            "data": {"users": data.user_num - 1, "items": data.item_num - 1, "interactions": data.inter_num},
+            **result,
+            "checkpoint": str(run_dir / "best.pth"),
+            "ranks_file": ranks.name,
+            "wall_time_s": time.perf_counter() - started,
+            "fingerprint": invocation["fingerprint"]["sha256"],
+            "config": plain_config(config),
+        }
+        path = write_json(results_dir / f"{run_id}.json", record)
+        log(format_metrics(record))
+        log(f"run record: {path}")
+        return record
 
 
 def recorded_settings(run_dir: Path) -> dict[str, Any]:

@@ -9,9 +9,9 @@
 # Resumable: a finished run (record + ranks in results/runs) is skipped and an interrupted one continues from its
 # last.pth, so rerun the same command after an interruption. Environment: DATA_PATH (folder holding ml-1m/;
 # default ../shared/data), SEEDS (default 3), THREADS (torch threads; default 1, leaving a core free), PYTHON,
-# MODELS (labels, comma-separated; default all seven). Two processes with disjoint MODELS share two cores, e.g.
-#   MODELS=HybridLearnable,HybridDiscrete-nograph nohup scripts/run_literature_grid.sh > saved/grid-b.log 2>&1 &
-# Never start two processes over the same labels: they would train the same run folder.
+# MODELS (labels, comma-separated; default all seven). Two processes share two cores: each run folder has a lock
+# (recbole_hybrid/runlock.py), so a second process leaves a run in progress to the first and trains the next one:
+#   nohup scripts/run_literature_grid.sh > saved/grid-b.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

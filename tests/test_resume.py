@@ -20,6 +20,7 @@ from tests.conftest import TINY
 from recbole_hybrid.config import PROJECT_ROOT
 from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.records import load_checkpoint
+from recbole_hybrid.runlock import lock_path
 from recbole_hybrid.runner import resume_run, run_experiment
 
 EPOCHS = 3
@@ -85,12 +86,14 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_same_numbers(tmp_path, ref
     proc.wait(timeout=60)
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
-    (run_dir,) = (tmp_path / "saved").iterdir()
+    (run_dir,) = [p for p in (tmp_path / "saved").iterdir() if p.is_dir()]
     assert load_checkpoint(run_dir / "last.pth")["epoch"] == 0, "killed too late: epoch 1 had finished"
     assert not list((tmp_path / "runs").glob("*.json"))
+    assert lock_path(run_dir).is_file()  # the killed process could not remove its lock
 
     output = finish(start([f"--resume={run_dir}"]))
     assert "resumed from" in output and "after epoch 0" in output
+    assert not lock_path(run_dir).exists()  # taken over from the dead process, released at the end
     resumed = only_record(tmp_path)
     assert len(resumed["epochs"]) == EPOCHS
     assert comparable(resumed) == comparable(reference)
