@@ -79,6 +79,7 @@ class Scheme:
         """Train step by step until the training clock reaches ``seconds`` (the step that crosses it completes)."""
         self.model.train()
         optimizer = self.trainer.optimizer
+        cuda = torch.device(self.config["device"]).type == "cuda"
         with torch.autograd.set_detect_anomaly(False):
             while self.train_s < seconds:
                 start = time.perf_counter()
@@ -86,6 +87,8 @@ class Scheme:
                 losses = next(self.stream)()
                 (sum(losses) if isinstance(losses, tuple) else losses).backward()
                 optimizer.step()
+                if cuda:  # kernels run asynchronously: the step ends when the device is done
+                    torch.cuda.synchronize()
                 self.train_s += time.perf_counter() - start
                 self.steps += 1
 
