@@ -49,6 +49,10 @@ def sequence_mode_problem(config, model_cls: type) -> str | None:
         return f"loss_type={config['loss_type']!r} must be CE or BPR"
     if config["fast_bf16"] and config["enable_amp"]:
         return "fast_bf16 and enable_amp are both set: choose one autocast"
+    eval_args = config["eval_args"] or {}
+    if eval_args.get("order") != "TO" or "LS" not in (eval_args.get("split") or {}):
+        return (f"eval_args order={eval_args.get('order')!r}, split={eval_args.get('split')!r}: windows are cut "
+                f"from leave-one-out rows in time order (order TO, split LS)")
     return None
 
 

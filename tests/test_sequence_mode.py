@@ -250,6 +250,10 @@ def test_a_model_without_sequence_mode_defaults_to_prefix_rows_of_2048():
     ("SASRec", {"learner": "sgd"}, "learner='sgd' must be one of adam, adamw"),
     ("HybridFixed", {"trainer": "recbole"}, "trainer=recbole trains prefix rows only"),
     ("HybridDiscrete", {"transform": "mask_itemseq"}, "transform='mask_itemseq' applies to prefix rows"),
+    ("SASRec", {"eval_args": {"split": {"LS": "valid_and_test"}, "order": "RO", "group_by": "user", "mode": "full"}},
+     r"eval_args order='RO', split=\{'LS': 'valid_and_test'\}: windows are cut from leave-one-out rows in time"),
+    ("SASRec", {"eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "TO", "group_by": "user", "mode": "full"}},
+     r"eval_args order='TO', split=\{'RS': \[0.8, 0.1, 0.1\]\}: windows are cut"),
 ])
 def test_auto_trains_prefix_rows_where_sequence_mode_cannot(model, setting, refusal):
     assert mode_and_batch(model, {**DEFAULTS, **setting}) == ("prefix", 2048)
