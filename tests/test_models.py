@@ -135,13 +135,19 @@ def test_fuse_follows_the_form(ml100k_data):
         assert torch.allclose(scores, torch.einsum("bh,bnh->bn", seq_output, tables), atol=1e-5, rtol=0)
 
 
-def test_mix_scores_keep_the_former_formula(ml100k_data):
-    _, model = make(HybridLearnable, ml100k_data, score_table="fused")
+def fused_outputs(cls, ml100k_data):
+    """A ``score_table: fused`` model in eval mode with distinct bin weights, a batch, and its ``encode`` outputs."""
+    _, model = make(cls, ml100k_data, score_table="fused")
     spread_bins(model)
     model.eval()
     batch = first_batch(ml100k_data)
     with torch.no_grad():
-        seq_output, alpha, graph = model.encode(batch["item_id_list"], batch["item_length"])
+        return model, batch, *model.encode(batch["item_id_list"], batch["item_length"])
+
+
+def test_mix_scores_keep_the_former_formula(ml100k_data):
+    model, batch, seq_output, alpha, graph = fused_outputs(HybridLearnable, ml100k_data)
+    with torch.no_grad():
         id_scores = seq_output @ model.item_embedding.weight.t()
         a = alpha.unsqueeze(-1)
         assert torch.equal(model.full_sort_predict(batch), a * id_scores + (1 - a) * (seq_output @ graph.t()))
@@ -152,12 +158,8 @@ def test_mix_scores_keep_the_former_formula(ml100k_data):
 
 
 def test_residual_fused_table_is_e_plus_gated_g(ml100k_data):
-    _, model = make(HybridResidual, ml100k_data, score_table="fused")
-    spread_bins(model)
-    model.eval()
-    batch = first_batch(ml100k_data)
+    model, batch, seq_output, alpha, graph = fused_outputs(HybridResidual, ml100k_data)
     with torch.no_grad():
-        seq_output, alpha, graph = model.encode(batch["item_id_list"], batch["item_length"])
         assert alpha.unique().numel() > 1  # rows of several bins, each with its own table
         E = model.item_embedding.weight
         expected = torch.stack([seq_output[b] @ (E + (1 - alpha[b]) * graph).t() for b in range(len(alpha))])
