@@ -191,11 +191,15 @@ def test_wallclock_benchmark_trains_each_scheme_to_each_checkpoint(tmp_path):
     assert len(rows) == 3 and rows[1].startswith("| sequence | SASRec | 200 | 128 |")
 
 
-def test_wallclock_benchmark_refuses_unordered_checkpoints():
-    cmd = [sys.executable, "benchmarks/wallclock_quality.py", "--checkpoints=60,30"]
+@pytest.mark.parametrize("flag, message", [
+    ("--checkpoints=60,30", "--checkpoints=60,30 must be positive seconds in ascending order"),
+    ("--schemes=sequence,bogus", "--schemes: unknown ['bogus']; known: sequence, prefix, prefix-defaults"),
+])
+def test_wallclock_benchmark_refuses_bad_flags(flag, message):
+    cmd = [sys.executable, "benchmarks/wallclock_quality.py", flag]
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
                           text=True, timeout=120)
-    assert done.returncode == 2 and "--checkpoints=60,30 must be positive seconds in ascending order" in done.stderr
+    assert done.returncode == 2 and message in done.stderr
 
 
 @pytest.mark.parametrize("name", ["train_speed-cpu-ml-100k.json", "profile_stock-cpu-ml-100k.json",
