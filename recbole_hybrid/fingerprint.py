@@ -36,8 +36,20 @@ NOT_DEFINING = frozenset({
 
 
 #: Defining keys that records older than the key lack, with the value such runs had: a recorded run without the key
-#: is compared as if it held that value (``train_mode``: prefix rows were the only mode before it existed).
-IMPLIED_WHEN_MISSING = {"train_mode": "prefix"}
+#: is compared as if it held that value (``train_mode``: prefix rows were the only mode before it existed;
+#: ``sequence_loss_weight``: every sequence step took the mean over its positions before the key existed).
+IMPLIED_WHEN_MISSING = {"train_mode": "prefix", "sequence_loss_weight": "batch"}
+
+#: Keys that only ``train_mode: sequence`` reads: they define no number of a prefix-row run.
+SEQUENCE_ONLY = frozenset({"sequence_windows", "sequence_batching", "sequence_loss_weight", "sequence_alpha_tolerance"})
+
+
+def comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with ``IMPLIED_WHEN_MISSING`` filled in, and without ``SEQUENCE_ONLY`` keys for prefix rows."""
+    settings = {**IMPLIED_WHEN_MISSING, **settings}
+    if settings["train_mode"] != "prefix":
+        return settings
+    return {key: value for key, value in settings.items() if key not in SEQUENCE_ONLY}
 
 
 def run_settings(config: Any) -> dict[str, Any]:
@@ -56,9 +68,10 @@ def differences(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, 
 
     Keys in only one of the two are not compared: a key that the code of the recorded run did not have yet (or no
     longer has) was never set differently by the user; its meaning is carried by keys both have (``model``, ...).
-    The exceptions are ``IMPLIED_WHEN_MISSING``: a recorded run without such a key ran with its value there.
+    The exceptions are ``IMPLIED_WHEN_MISSING``: a recorded run without such a key ran with its value there. Between
+    two prefix-row runs, ``SEQUENCE_ONLY`` keys are not compared (``comparable``).
     """
-    recorded = {**IMPLIED_WHEN_MISSING, **recorded}
+    recorded, current = comparable(recorded), comparable(current)
     return {key: (recorded[key], current[key]) for key in sorted(recorded.keys() & current.keys())
             if recorded[key] != current[key]}
 

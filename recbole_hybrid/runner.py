@@ -177,8 +177,8 @@ def resume_run(run_dir: str | Path, log=print, on_epoch=None, epochs: int | None
         raise FileNotFoundError(f"cannot resume: {path} not found; --resume takes a run folder <checkpoint_dir>/<run_id>")
     inv = json.loads(path.read_text())
     recorded = {**IMPLIED_WHEN_MISSING, **recorded_settings(Path(run_dir))}
-    # keys whose default became auto: the run goes on with the values they had when it started
-    pinned = {key: recorded[key] for key in AUTO_KEYS if key in recorded}
+    # keys whose default became auto or changed: the run goes on with the values they had when it started
+    pinned = {key: recorded[key] for key in (*AUTO_KEYS, *IMPLIED_WHEN_MISSING) if key in recorded}
     overrides = {**pinned, **inv["overrides"], **({"epochs": epochs} if epochs is not None else {}),
                  # the folder may have moved since: its run lives where it is now
                  "checkpoint_dir": str(Path(run_dir).resolve().parent)}

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from recbole_hybrid import HYBRID_MODELS
-from recbole_hybrid.fingerprint import IMPLIED_WHEN_MISSING
+from recbole_hybrid.fingerprint import comparable
 from recbole_hybrid.lengths import GROUPS
 from recbole_hybrid.records import load_ranks
 
@@ -171,10 +171,10 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 def protocol_signature(run: Run) -> dict[str, str]:
     """The values (as JSON text, nested keys dotted) that must agree across a comparison: ``RECORD_KEYS`` and
-    every config key but ``IGNORED_KEYS`` and ``MODEL_KEYS`` (``fingerprint.IMPLIED_WHEN_MISSING`` fills keys that
-    records older than them lack)."""
+    every config key but ``IGNORED_KEYS`` and ``MODEL_KEYS`` (``fingerprint.comparable``: keys that records older
+    than them lack hold the value those runs had; sequence-only keys do not count for prefix rows)."""
     values = {key: run.record.get(key) for key in RECORD_KEYS}
-    config = {**IMPLIED_WHEN_MISSING, **run.record["config"]}  # a record older than train_mode trained prefix rows
+    config = comparable(run.record["config"])
     values.update({key: value for key, value in config.items() if key not in IGNORED_KEYS and not is_model_key(key)})
     return _flatten(values)
 

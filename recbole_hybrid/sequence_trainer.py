@@ -9,9 +9,16 @@ each window once and uses every position (the causal mask gives position ``t`` e
 from RecBole's training split (``sequence_data``), each position's output from ``sequence_forward`` (exact in
 ``a(L)`` for the hybrids). Per step: a batch of ``train_batch_size`` windows of similar length (``sequence_batching:
 length``) or of a random slice (``random``), drawn from a seeded generator and cut to its longest window. The loss is
-CE over all items at every real position, averaged over the batch's positions (``linear_ce``: chunked, without
-materialising the logits, when the scores are one product with the ID table), or BPR with one uniform negative per
-position (drawn on the device as ``FastTrainer`` draws them).
+CE over all items at every real position (``linear_ce``: chunked, without materialising the logits, when the scores
+are one product with the ID table), or BPR with one uniform negative per position (drawn on the device as
+``FastTrainer`` draws them).
+
+How a step weighs its positions (``sequence_loss_weight``): ``target`` divides the step's summed loss by the epoch's
+mean positions per step, so every training target weighs the same in every step, the epoch objective of RecBole's
+prefix rows; ``batch`` takes the mean over the step's positions, so every step weighs the same. The two agree in
+expectation for random batches. Under length batching they do not: a step of short windows holds few targets, and
+``batch`` gives each of them many times the weight of a target in a full window (ML-1M, length 200: windows of at most
+30 targets carry 30% of an epoch's gradient instead of their 7% share of the targets).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from recbole_hybrid.sequence_forward import PositionOutputs, SequencePositions, 
 #: ``auto`` resolves to one of the other two in ``config.build_config`` (``resolve_train_mode``).
 TRAIN_MODES = ("auto", "prefix", "sequence")
 SEQUENCE_BATCHING = ("length", "random")
+SEQUENCE_LOSS_WEIGHTS = ("target", "batch")
 BUCKET_BATCHES = 32  # batches per length-sorted chunk
 
 
@@ -79,6 +87,9 @@ def check_sequence_config(config, model_cls: type) -> None:
     if config["sequence_batching"] not in SEQUENCE_BATCHING:
         raise ConfigError(
             f"sequence_batching={config['sequence_batching']!r} must be one of {', '.join(SEQUENCE_BATCHING)}")
+    if config["sequence_loss_weight"] not in SEQUENCE_LOSS_WEIGHTS:
+        raise ConfigError(f"sequence_loss_weight={config['sequence_loss_weight']!r} must be one of "
+                          f"{', '.join(SEQUENCE_LOSS_WEIGHTS)}")
     tolerance = config["sequence_alpha_tolerance"]
     if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
                                   or not 0 <= tolerance <= 1):
@@ -95,7 +106,8 @@ class SequenceTrainer(DeviceTrainer):
 
     Args:
         config: RecBole ``Config``; reads what ``DeviceTrainer`` reads, ``train_batch_size`` (windows per step),
-            ``sequence_windows``, ``sequence_batching``, ``sequence_alpha_tolerance``, ``loss_type``.
+            ``sequence_windows``, ``sequence_batching``, ``sequence_loss_weight``, ``sequence_alpha_tolerance``,
+            ``loss_type``.
         model: RecBole's ``SASRec`` or a hybrid, already on ``config["device"]``.
         train_data: RecBole's training ``DataLoader``; its dataset's prefix rows are regrouped into windows.
     """
@@ -107,6 +119,9 @@ class SequenceTrainer(DeviceTrainer):
         self.window_length = (windows.targets > 0).sum(1)  # [W] on the CPU, for length batching
         self.windows = windows.to(self.device)
         self.batching = config["sequence_batching"]
+        # target weighting: a step's summed loss over the epoch's mean positions per step (module docstring)
+        self.positions_per_step = float(self.window_length.sum()) / len(self)
+        self.per_target = config["sequence_loss_weight"] == "target"
         self.positions = SequencePositions(model, config["sequence_alpha_tolerance"] or 0.0)
         self.bpr = BPRLoss() if config["loss_type"] == "BPR" else None
         self.n_items = model.n_items
@@ -141,7 +156,13 @@ class SequenceTrainer(DeviceTrainer):
             yield partial(self.batch_loss, rows.to(self.device))
 
     def batch_loss(self, rows: torch.Tensor) -> torch.Tensor:
-        """The loss of windows ``rows [B]``: mean over their real positions."""
+        """The loss of windows ``rows [B]``: the mean over their real positions, times ``positions / mean positions
+        per step`` when every target weighs the same (``sequence_loss_weight: target``)."""
+        loss, positions = self._mean_loss(rows)
+        return loss * (positions / self.positions_per_step) if self.per_target else loss
+
+    def _mean_loss(self, rows: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The mean loss over the real positions of windows ``rows [B]``, and their number."""
         w = self.windows
         width = int((w.lengths[rows] > 0).sum(1).max())  # the batch's longest window
         items, targets, lengths = w.items[rows, :width], w.targets[rows, :width], w.lengths[rows, :width]
@@ -152,10 +173,10 @@ class SequenceTrainer(DeviceTrainer):
             draw = torch.randint(1, self.n_items - 1, target.shape, device=self.device,
                                  generator=self.sample_generator)
             negative = draw + (draw >= target)  # uniform over 1..n_items-1 minus the positive
-            return self.bpr(self.item_scores(out, target), self.item_scores(out, negative))
+            return self.bpr(self.item_scores(out, target), self.item_scores(out, negative)), target.numel()
         if self.chunked_ce and (out.graph is None or self.model.score_table == "id"):  # one product with E
-            return linear_cross_entropy(out.hidden, self.model.item_embedding.weight, target)
-        return F.cross_entropy(self.all_scores(out), target)
+            return linear_cross_entropy(out.hidden, self.model.item_embedding.weight, target), target.numel()
+        return F.cross_entropy(self.all_scores(out), target), target.numel()
 
     def all_scores(self, out: PositionOutputs) -> torch.Tensor:
         """``[N, n_items]`` scores of every item at each output position (the model's scoring rule)."""

@@ -144,6 +144,20 @@ def test_run_settings_and_differences():
     assert not {"sequence_batch_default", "prefix_batch_default"} & set(settings)
     older = {key: value for key, value in settings.items() if key != "train_mode"}  # recorded before train_mode
     assert differences(older, settings) == {"train_mode": ("prefix", "sequence")}  # it trained prefix rows
+    # a sequence run recorded before sequence_loss_weight averaged every step over its own positions
+    assert settings["sequence_loss_weight"] == "target"
+    before_weight = {key: value for key, value in settings.items() if key != "sequence_loss_weight"}
+    assert differences(before_weight, settings) == {"sequence_loss_weight": ("batch", "target")}
+
+
+def test_keys_only_sequence_mode_reads_do_not_define_a_prefix_run():
+    prefix = run_settings(build_config("HybridContinuous", "ml-100k", [], {**SMALL, "train_mode": "prefix"}))
+    other = {**prefix, "sequence_batching": "random", "sequence_loss_weight": "batch", "sequence_windows": "last",
+             "sequence_alpha_tolerance": 0.1}
+    assert differences(prefix, other) == {}
+    assert differences({**prefix, "train_mode": "sequence"}, {**other, "train_mode": "sequence"}) == {
+        "sequence_alpha_tolerance": (0.02, 0.1), "sequence_batching": ("length", "random"),
+        "sequence_loss_weight": ("target", "batch"), "sequence_windows": ("all", "last")}
 
 
 def test_resume_on_the_command_line_takes_only_a_budget(one_epoch, capsys):

@@ -158,7 +158,9 @@ def check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overri
     model.zero_grad()
     out_index = (w.targets[rows] > 0).reshape(-1).nonzero().squeeze(1)
     scores = prefix_scores(model, w, rows, out_index)
-    prefix_loss = F.cross_entropy(scores, w.targets[rows].reshape(-1)[out_index])
+    # sequence_loss_weight: target (the default): each target weighs 1 / (the epoch's mean positions per step)
+    prefix_loss = F.cross_entropy(scores, w.targets[rows].reshape(-1)[out_index], reduction="sum") \
+        / trainer.positions_per_step
     prefix_loss.backward()
     assert math.isclose(loss.item(), prefix_loss.item(), rel_tol=1e-5)
     prefix_grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
@@ -185,6 +187,7 @@ def test_continuous_groups_stay_within_tolerance():
     ("sequence_windows", "first", "sequence_windows='first' must be one of all, last"),
     ("sequence_alpha_tolerance", -0.1, "sequence_alpha_tolerance=-0.1 must be a number in [0, 1]"),
     ("sequence_batching", "sorted", "sequence_batching='sorted' must be one of length, random"),
+    ("sequence_loss_weight", "step", "sequence_loss_weight='step' must be one of target, batch"),
 ])
 def test_unknown_sequence_settings_are_refused(key, value, message):
     with bare_argv(), pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -202,6 +205,41 @@ def test_sequence_mode_refuses_what_it_cannot_honour():
             build_config("HybridFixed", "ml-100k", [], {**base, "trainer": "recbole"})
         with pytest.raises(ConfigError, match="train_mode=sequence: learner='sgd' must be one of adam, adamw"):
             build_config("SASRec", "ml-100k", [], {**base, "learner": "sgd"})
+
+
+def epoch_step_losses(trainer: SequenceTrainer) -> tuple[list[float], list[int]]:
+    """Each step's loss over one epoch's batches, with the model fixed (eval mode, no update), and its positions."""
+    losses, positions = [], []
+    with torch.no_grad():
+        for rows in trainer.epoch_batches():
+            losses.append(trainer.batch_loss(rows).item())
+            positions.append(int((trainer.windows.targets[rows] > 0).sum()))
+    return losses, positions
+
+
+@pytest.mark.parametrize("batching", ("length", "random"))
+def test_target_weighting_gives_every_target_of_an_epoch_the_same_weight(ml100k_data, tmp_path, batching):
+    """Summed over an epoch's steps, the loss is the epoch's per-target CE over the mean positions per step: what prefix
+    rows optimise. Averaging each step instead (``batch``) weighs a target by 1 / its step's positions, which length
+    batching makes unequal."""
+    _, _, train, _, _ = ml100k_data
+    cfg, model = model_for(HybridDiscrete, train.dataset, tmp_path, train_mode="sequence", train_batch_size=16,
+                           sequence_batching=batching, sequence_loss_weight="target")
+    model.eval()
+    trainer = SequenceTrainer(cfg, model, train)
+    assert trainer.positions_per_step == pytest.approx(sum(trainer.window_length.tolist()) / len(trainer))
+    losses, positions = epoch_step_losses(trainer)
+    per_step_mean = [loss * trainer.positions_per_step / n for loss, n in zip(losses, positions)]
+    per_target = sum(m * n for m, n in zip(per_step_mean, positions)) / sum(positions)  # the epoch's mean CE
+    assert sum(losses) == pytest.approx(per_target * len(losses), rel=1e-5)
+
+    cfg.final_config_dict["sequence_loss_weight"] = "batch"
+    trainer = SequenceTrainer(cfg, model, train)
+    batch_losses, batch_positions = epoch_step_losses(trainer)
+    assert sorted(batch_positions) == sorted(positions)
+    assert sorted(batch_losses) == pytest.approx(sorted(per_step_mean), rel=1e-5)  # each step: its own mean
+    if batching == "length":  # under batch, a target weighs 1 / its step's positions: far from uniform here
+        assert max(positions) > 4 * min(positions)
 
 
 def test_bpr_sequence_epoch_trains(ml100k_data, tmp_path):
