@@ -108,7 +108,23 @@ def wallclock_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"profile_stock": profile_table, "sequence_speed": sequence_table, "wallclock_quality": wallclock_table}
+def loss_weight_table(record: dict) -> str:
+    """Each window group's share of the targets and of the gradient weight (``sequence_loss_weights.py``)."""
+    lines = [
+        f"{record['dataset']}, {record['config']}, {record['batching']} batching, {record['windows']} windows, "
+        f"{record['targets']} targets, {record['steps_per_epoch']} steps per epoch, shares averaged over "
+        f"{record['epochs']} epochs of the trainer's batches, {record['date']}",
+        "",
+        "| targets in the window | windows | share of the targets | weight share, `target` | weight share, `batch` |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for g in record["groups"]:
+        lines.append(f"| {g['targets']} | {g['windows']} | {100 * g['target_share']:.1f}% | "
+                     f"{100 * g['weight_share_target']:.1f}% | {100 * g['weight_share_batch']:.1f}% |")
+    return "\n".join(lines)
+
+
+RENDERERS = {"profile_stock": profile_table, "sequence_loss_weights": loss_weight_table, "sequence_speed": sequence_table, "wallclock_quality": wallclock_table}
 
 if __name__ == "__main__":
     data = json.loads(Path(sys.argv[1]).read_text())

@@ -191,6 +191,24 @@ def test_wallclock_benchmark_trains_each_scheme_to_each_checkpoint(tmp_path):
     assert len(rows) == 3 and rows[1].startswith("| sequence | SASRec | 200 | 128 |")
 
 
+def test_loss_weight_shares_follow_each_rule(tmp_path):
+    """Under ``target`` each window group's weight share is its share of the targets; under ``batch`` (length
+    batching) the groups of short windows weigh more than their share."""
+    out = tmp_path / "weights.json"
+    cmd = [sys.executable, "benchmarks/sequence_loss_weights.py", "--dataset=ml-100k", "--epochs=2", f"--out={out}"]
+    subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, capture_output=True,
+                   timeout=600)
+    record = json.loads(out.read_text())
+    groups = record["groups"]
+    assert sum(g["windows"] for g in groups) == record["windows"]
+    for rule in ("target_share", "weight_share_target", "weight_share_batch"):
+        assert sum(g[rule] for g in groups) == pytest.approx(1.0)
+    for g in groups:
+        assert g["weight_share_target"] == pytest.approx(g["target_share"], abs=1e-6)
+    assert groups[0]["weight_share_batch"] > 2 * groups[0]["target_share"]  # windows of 1-30 targets
+    assert groups[-1]["weight_share_batch"] < groups[-1]["target_share"]  # full windows
+
+
 @pytest.mark.parametrize("flag, message", [
     ("--checkpoints=60,30", "--checkpoints=60,30 must be positive seconds in ascending order"),
     ("--schemes=sequence,bogus", "--schemes: unknown ['bogus']; known: sequence, prefix, prefix-defaults"),
