@@ -65,7 +65,7 @@ def _sorted(table: pd.DataFrame, runs: list[Run], extra: list[str] = ()) -> pd.D
     return table.sort_values(by, key=lambda s: keys[s.name](s), kind="stable").reset_index(drop=True)
 
 
-def _paired(run: Run, base: Run, rank_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def paired(run: Run, base: Run, rank_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(users [N], value [N], base value [N], history length [N])``: per-user test ``SIGNIFICANCE_METRIC``."""
     users, i, j = np.intersect1d(run.ranks["test_user_id"], base.ranks["test_user_id"], return_indices=True)
     lengths = run.ranks["test_history_length"][i]
@@ -88,7 +88,7 @@ def paired_samples(runs: list[Run], label: str, baseline: str, rank_key: str) ->
     pairs = [(r, base[r.seed]) for r in runs if r.label == label and r.seed in base]
     samples = []
     for run, base_run in pairs:
-        users, a, b, lengths = _paired(run, base_run, rank_key)
+        users, a, b, lengths = paired(run, base_run, rank_key)
         if samples and not np.array_equal(users, samples[0][1]):
             raise AnalysisError(f"{label}: its seeds' runs were tested on different users ({pairs[0][0].run_id} "
                                 f"and {run.run_id})")

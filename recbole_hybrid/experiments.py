@@ -4,6 +4,7 @@
                                       [--config_files=...] [--key=value ...]
     recbole-hybrid experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=results/runs]
                                        [--out_dir=results] [--save_csv]
+    recbole-hybrid experiments ablate --a=RUN.json --b=RUN.json --keys=KEY[,KEY] [--out_dir=DIR]
 
 (``python -m recbole_hybrid.experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
@@ -21,7 +22,8 @@ seen items) ids read ``<preset>-fs``; analyse them with ``analyze --preset=<pres
 
 ``analyze`` reads only the saved records (``recbole_hybrid.runs``, ``analysis``, ``report``); without ``--save_csv``
 it prints the tables and findings, with it it writes the CSVs, plots and ``<out_dir>/README.md``. It refuses runs
-that do not share one protocol and recipe (``runs.check_one_protocol``), naming the runs and keys.
+that do not share one protocol and recipe (``runs.check_one_protocol``), naming the runs and keys. ``ablate``
+compares two runs of one model and seed that differ only in ``--keys`` (``recbole_hybrid.ablation``).
 """
 
 from __future__ import annotations
@@ -153,13 +155,14 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
 
 
 def main(argv: list[str]) -> int:
-    """``recbole-hybrid experiments PRESET|analyze ...``; returns the exit status (user mistakes raise)."""
+    """``recbole-hybrid experiments PRESET|analyze|ablate ...``; returns the exit status (user mistakes raise)."""
+    from recbole_hybrid import ablation
     from recbole_hybrid.report import analyze
     from recbole_hybrid.runs import AnalysisError
 
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze|ablate")
     for preset in PRESETS:
         sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
                                   description=f"Run the comparison with preset {preset!r} (see "
@@ -177,7 +180,22 @@ def main(argv: list[str]) -> int:
     sub.add_argument("--runs_dir", default="results/runs")
     sub.add_argument("--out_dir", default="results")
     sub.add_argument("--save_csv", action="store_true", help="write CSVs, plots and README.md (else print tables)")
+    sub = commands.add_parser("ablate", allow_abbrev=False, help="one setting's effect: two runs that differ in it",
+                              description=ablation.__doc__)
+    sub.add_argument("--a", required=True, help="the variant's run record (JSON beside its ranks)")
+    sub.add_argument("--b", required=True, help="the reference run's record")
+    sub.add_argument("--keys", required=True, help="comma-separated settings the two runs may differ in")
+    sub.add_argument("--out_dir", default=None, help="write README.md and ablation.json here (else print)")
     args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
+    if args.command == "ablate":
+        try:
+            text = ablation.ablate(args.a, args.b, [k for k in args.keys.split(",") if k], args.out_dir,
+                          command=["recbole-hybrid experiments", *argv])
+        except AnalysisError as err:
+            raise UsageError(str(err)) from None
+        if args.out_dir is None:
+            print(text, end="")
+        return 0
     if args.command == "analyze":
         try:
             analyze(dataset=args.dataset, preset=args.preset, runs_dir=args.runs_dir, out_dir=args.out_dir,

@@ -27,7 +27,7 @@ from recbole_hybrid.lengths import GROUPS
 from recbole_hybrid.records import load_ranks
 
 __all__ = ["AnalysisError", "BASELINE", "GROUPS", "IGNORED_KEYS", "MODEL_KEYS", "Run", "check_one_protocol",
-           "load_runs", "model_order"]
+           "load_run", "load_runs", "model_order"]
 
 BASELINE = "SASRec"
 
@@ -103,7 +103,11 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def _load_run(path: Path) -> Run:
+def load_run(path: Path) -> Run:
+    """One run record ``path`` with its per-user ranks and, when saved, its ``a(L)`` (``AnalysisError`` names a
+    missing or malformed file)."""
+    if not path.is_file():
+        raise AnalysisError(f"{path}: no such run record")
     record = _read_json(path)
     missing = [key for key in _REQUIRED if key not in record]
     if missing:
@@ -143,7 +147,7 @@ def load_runs(runs_dir: str | Path, dataset: str, preset: str) -> list[Run]:
     if not paths:
         raise AnalysisError(f"no run records *-{dataset}-{preset}-seed*.json in {runs_dir}: run "
                             f"`python -m recbole_hybrid.experiments {preset} --dataset={dataset}` first")
-    runs = [_load_run(path) for path in paths]
+    runs = [load_run(path) for path in paths]
     seen: dict[tuple[str, int], Run] = {}
     for run in runs:
         other = seen.setdefault((run.label, run.seed), run)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from recbole_hybrid import analysis
+from recbole_hybrid.ablation import ablate
 from recbole_hybrid.evaluation import per_user_metric
 from recbole_hybrid.report import analyze, findings
 from recbole_hybrid.runs import AnalysisError, load_runs, model_order
@@ -260,9 +261,9 @@ def test_findings_say_when_only_the_extra_table_helps_and_when_no_control_ran(tm
 
 
 def test_the_analysis_modules_import_one_way():
-    """runs <- analysis <- plots <- report, and none of them back (function-level imports included)."""
+    """runs <- analysis <- ablation, plots <- report, and none of them back (function-level imports included)."""
     root = Path(analysis.__file__).parent
-    layers = ["lengths", "stats", "anchors", "runs", "analysis", "plots", "report"]
+    layers = ["lengths", "stats", "anchors", "runs", "analysis", "ablation", "plots", "report"]
     for i, name in enumerate(layers):
         imported = set()
         for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
@@ -283,3 +284,38 @@ def test_a_label_without_a_shared_seed_is_named_not_compared(tmp_path):
         path.unlink()
     with pytest.raises(AnalysisError, match="nothing to compare"):
         analysis.significance(load_runs(folder, "ml-1m", "paper"))
+
+
+def test_ablation_compares_two_runs_that_differ_only_in_the_named_keys(tmp_path):
+    """A variant one rank better for long histories only, against a reference recorded before the key existed."""
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    base = _base_ranks(2020)
+    better = np.where(_lengths() > 30, np.maximum(base - 1, 1), base)
+    sequence = {"train_mode": "sequence"}
+    a = tmp_path / "a" / (write_run(tmp_path / "a", "SASRec", 2020, better,
+                                    config={**sequence, "sequence_loss_weight": "target"}) + ".json")
+    b = tmp_path / "b" / (write_run(tmp_path / "b", "SASRec", 2020, base, config=sequence) + ".json")  # implied batch
+    ablate(a, b, ["sequence_loss_weight"], tmp_path / "out", command=["recbole-hybrid experiments", "ablate"])
+    result = json.loads((tmp_path / "out" / "ablation.json").read_text())
+    assert result["keys"] == {"sequence_loss_weight": ["target", "batch"]}
+    seen = next(t for t in result["tests"] if t["candidates"] == "seen_excluded")
+    expected = per_user_metric(better, "ndcg@10") - per_user_metric(base, "ndcg@10")
+    assert seen["n"] == len(base) and seen["mean_diff"] == pytest.approx(expected.mean()) and seen["t_p"] < 0.05
+    groups = {g["group"]: g for g in result["groups"] if g["candidates"] == "seen_excluded"}
+    assert groups["short"]["mean_diff"] == groups["mid"]["mean_diff"] == 0
+    assert (groups["short"]["ci_low"], groups["short"]["ci_high"]) == (0, 0)
+    assert groups["long"]["ci_low"] > 0 and groups["long"]["n_users"] == N_LONG
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert readme.startswith("# Ablation: `sequence_loss_weight`: 'target' (a) vs 'batch' (b)")
+    assert f"| seen_excluded | {len(base)} | {expected.mean():+.4f} [" in readme
+
+    c = tmp_path / "c" / (write_run(tmp_path / "c", "SASRec", 2020, base,
+                                    config={**sequence, "learning_rate": 0.01}) + ".json")
+    with pytest.raises(AnalysisError, match=r"differ outside --keys=sequence_loss_weight: learning_rate \(0.01 vs "
+                                            r"0.001\)$"):
+        ablate(c, a, ["sequence_loss_weight"], None, command=[])
+    with pytest.raises(AnalysisError, match="do not differ in --keys=sequence_loss_weight"):
+        ablate(b, b, ["sequence_loss_weight"], None, command=[])
+    with pytest.raises(AnalysisError, match="nothing.json: no such run record"):
+        ablate(tmp_path / "nothing.json", b, ["sequence_loss_weight"], None, command=[])

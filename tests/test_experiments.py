@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY
 from recbole_hybrid.report import analyze
 from recbole_hybrid.runs import AnalysisError, load_runs
-from recbole_hybrid.config import ConfigError
+from recbole_hybrid.config import PROJECT_ROOT, ConfigError
 from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.evaluation import metrics_from_ranks
 from recbole_hybrid.cli import main as console
@@ -204,3 +204,12 @@ def test_control_label_trains_its_model_with_the_control_setting(tmp_path):
 def test_a_published_preset_needs_its_frozen_config_file(tmp_path):
     with pytest.raises(ConfigError, match="preset 'paper' takes its settings and budget from --config_files"):
         run_comparison("paper", "ml-100k", seeds=1, overrides={"results_dir": str(tmp_path)}, progress=False)
+
+
+def test_ablate_on_the_command_line_refuses_runs_of_two_models_in_one_line(capsys):
+    runs = PROJECT_ROOT / "results" / "runs"
+    assert console(["experiments", "ablate", f"--a={runs}/HybridFixed-ml-1m-literature-fs-seed2020.json",
+                    f"--b={runs}/SASRec-ml-1m-literature-fs-seed2020.json", "--keys=sequence_loss_weight"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "differ outside --keys=sequence_loss_weight: fixed_alpha (0.5 vs None)" in err
+    assert "model ('HybridFixed' vs 'SASRec')" in err
