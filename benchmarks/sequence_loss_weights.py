@@ -68,8 +68,9 @@ def main(argv: list[str]) -> int:
                        **{f"weight_share_{rule}": float(shares[rule][g] / shares[rule].sum())
                           for rule in SEQUENCE_LOSS_WEIGHTS}})
         print(groups[-1], flush=True)
-    report = {"benchmark": "sequence_loss_weights", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "device": device_name(torch.device("cpu")), "dataset": args.dataset, "config": str(CONFIG.relative_to(ROOT)), "batching": args.batching,
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report = {"benchmark": "sequence_loss_weights", "date": now, "device": device_name(torch.device("cpu")),
+              "dataset": args.dataset, "config": str(CONFIG.relative_to(ROOT)), "batching": args.batching,
               "epochs": args.epochs, "windows": len(n), "targets": int(n.sum()), "steps_per_epoch": len(trainer),
               "positions_per_step": trainer.positions_per_step, "command": ["python", *sys.argv],
               "versions": versions(), "groups": groups}

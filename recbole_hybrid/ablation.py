@@ -101,10 +101,11 @@ def readme(result: dict[str, Any], command: list[str]) -> str:
     for name in ("a", "b"):
         r = result["runs"][name]
         seen, every = r["test"][PRIMARY_CANDIDATES], r["test"]["all_items"]
-        lines.append(f"| {name} | {r['epochs']} | {r['best_epoch']} | {r['train_time_s']:.0f} | {seen['ndcg@10']:.4f} | "
-                     f"{seen['hit@10']:.4f} | {seen['mrr@10']:.4f} | {every['ndcg@10']:.4f} |")
+        lines.append(f"| {name} | {r['epochs']} | {r['best_epoch']} | {r['train_time_s']:.0f} | "
+                     f"{seen['ndcg@10']:.4f} | {seen['hit@10']:.4f} | {seen['mrr@10']:.4f} | {every['ndcg@10']:.4f} |")
     lines += ["", "Paired over users, test NDCG@10, a - b:", "",
-              "| candidates | users | mean diff [95% bootstrap CI] | t-test p | Wilcoxon p |", "|---|---:|---|---:|---:|"]
+              "| candidates | users | mean diff [95% bootstrap CI] | t-test p | Wilcoxon p |",
+              "|---|---:|---|---:|---:|"]
     for t in result["tests"]:
         lines.append(f"| {t['candidates']} | {t['n']} | {t['mean_diff']:+.4f} [{t['ci_low']:+.4f}, "
                      f"{t['ci_high']:+.4f}] | {t['t_p']:.2g} | {t['wilcoxon_p']:.2g} |")
