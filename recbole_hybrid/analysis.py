@@ -122,6 +122,12 @@ def _sign(value: float) -> str:
     return "+" if value > 0 else "-" if value < 0 else "0"
 
 
+#: The significance table's columns before ``p_holm`` (the table is empty when no label shares a seed with SASRec).
+SIGNIFICANCE_COLUMNS = ("model", "baseline", "candidates", "seeds", "metric", "n", "mean_a", "mean_b", "mean_diff",
+                        "t_stat", "t_p", "wilcoxon_stat", "wilcoxon_p", "ci_low", "ci_high", "direction",
+                        "seed_signs", "in_family")
+
+
 def significance(runs: list[Run], n_boot: int = 10_000) -> pd.DataFrame:
     """Each comparison (``comparisons``) on per-user test NDCG@10: per seed, pooled over seeds, Holm-corrected.
 
@@ -144,12 +150,11 @@ def significance(runs: list[Run], n_boot: int = 10_000) -> pd.DataFrame:
                              "metric": f"test {SIGNIFICANCE_METRIC}", **result,
                              "direction": _sign(result["mean_diff"]), "seed_signs": signs,
                              "in_family": seed == "pooled" or len(samples) == 1})
-    table = pd.DataFrame(rows)
-    if table.empty:
-        raise AnalysisError(f"nothing to compare: no run of another model shares a seed with a {BASELINE} run")
-    family = table["in_family"].to_numpy()
+    table = pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
+    family = table["in_family"].to_numpy(dtype=bool)
     table["p_holm"] = np.nan
-    table.loc[family, "p_holm"] = holm(table.loc[family, "t_p"].to_numpy())
+    if family.any():
+        table.loc[family, "p_holm"] = holm(table.loc[family, "t_p"].to_numpy(dtype=float))
     return table.drop(columns="in_family")
 
 

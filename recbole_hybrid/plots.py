@@ -78,7 +78,8 @@ def length_group_bars(groups: pd.DataFrame, path: Path, metric: str = "test_ndcg
 def length_group_diffs(groups: pd.DataFrame, path: Path, candidates: str = PRIMARY_CANDIDATES) -> Path:
     """Each label's test NDCG@10 difference to SASRec by length group, with its paired bootstrap 95% interval."""
     metric = f"diff_test_{SIGNIFICANCE_METRIC}"
-    table = groups[(groups["candidates"] == candidates) & groups[metric].notna()]
+    table = groups[(groups["candidates"] == candidates) & groups[metric].notna()] if metric in groups else \
+        groups.iloc[:0]  # SASRec alone: no differences
     fig, ax = plt.subplots(figsize=(7, 4))
     models = list(table["model"].drop_duplicates())
     width = 0.8 / max(len(models), 1)

@@ -182,6 +182,11 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
     """Plain sentences from the numbers: who beats SASRec and by how much, where (length groups), whether the graph
     helps over its control, and how the primary NDCG@10 compares with the seed workflow's promised table."""
     sig, groups = tables["significance"], tables["length_groups"]
+    if model_order(runs) == [BASELINE]:
+        out = [f"Only {BASELINE}'s runs are among these records: nothing is compared with it here; the tables give "
+               "its numbers beside the published ones.", _short_group_sentence(groups)]
+        promised = _promised_sentence(runs, tables["overall_comparison"])
+        return out + ([promised] if promised else [])
     out = []
     for model in model_order(runs):
         if model == BASELINE:
@@ -389,7 +394,7 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         f"(both candidate sets); significant at {LEVEL} when below it. Per seed: each seed's own mean difference "
         "and p, to show whether the seeds agree.",
         "",
-        *_significance_table(sig),
+        *(_significance_table(sig) if not sig.empty else [f"No comparison: no label shares a seed with {BASELINE}."]),
         "",
         "Full table (Wilcoxon signed-rank too): `significance.csv`.",
         "",

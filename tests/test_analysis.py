@@ -282,8 +282,22 @@ def test_a_label_without_a_shared_seed_is_named_not_compared(tmp_path):
     assert "HybridFixed has no seed in common with SASRec: it is not compared." in findings(runs, tables)
     for path in folder.glob("Hybrid*"):
         path.unlink()
-    with pytest.raises(AnalysisError, match="nothing to compare"):
-        analysis.significance(load_runs(folder, "ml-1m", "paper"))
+    assert analysis.significance(load_runs(folder, "ml-1m", "paper")).empty
+
+
+def test_sasrec_alone_gets_its_table_beside_the_anchors(tmp_path):
+    """An anchor check (SASRec only, e.g. on SASRec's own file) is reported, with nothing compared."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for seed in SEEDS[:2]:
+        write_run(folder, "SASRec", seed, _base_ranks(seed))
+    tables = analyze("ml-1m", "paper", runs_dir=folder, out_dir=tmp_path / "out", save=True, n_boot=200)
+    assert tables["significance"].empty and list(tables["overall_comparison"]["model"]) == ["SASRec"] * 2
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "- Only SASRec's runs are among these records: nothing is compared with it here" in readme
+    assert "No comparison: no label shares a seed with SASRec." in readme
+    assert "| SASRec | seen_excluded (primary) | 2 |" in readme
+    assert not (tmp_path / "out" / "significance.csv").exists()
 
 
 def test_ablation_compares_two_runs_that_differ_only_in_the_named_keys(tmp_path):
