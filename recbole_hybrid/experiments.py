@@ -53,6 +53,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # --config_files=configs/ml-1m/2026-11-27.yaml
     "tuned": {},  # --config_files=configs/tuned/<Model>-<dataset>.yaml (written by recbole-hybrid tune)
     "literature": {},  # --config_files=configs/ml-1m/2026-11-27-literature.yaml
+    "literature-target": {},  # --config_files=configs/ml-1m/2026-11-27-literature-target.yaml (targets weigh alike)
 }
 
 #: Control runs: a label, the model it trains and the settings that make it a control.

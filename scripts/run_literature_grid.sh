@@ -9,7 +9,8 @@
 # Resumable: a finished run (record + ranks in results/runs) is skipped and an interrupted one continues from its
 # last.pth, so rerun the same command after an interruption. Environment: DATA_PATH (folder holding ml-1m/;
 # default ../shared/data), SEEDS (default 3), THREADS (torch threads; default 1, leaving a core free), PYTHON,
-# MODELS (labels, comma-separated; default all seven). Two processes share two cores: each run folder has a lock
+# MODELS (labels, comma-separated; default all seven), RECIPE (the preset and its frozen file
+# configs/ml-1m/2026-11-27-<RECIPE>.yaml: literature, the default, or literature-target). Two processes share two cores: each run folder has a lock
 # (recbole_hybrid/runlock.py), so a second process leaves a run in progress to the first and trains the next one:
 #   nohup scripts/run_literature_grid.sh > saved/grid-b.log 2>&1 &
 set -euo pipefail
@@ -19,7 +20,8 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DATA_PATH=${DATA_PATH:-../shared/data}
 export OMP_NUM_THREADS=${THREADS:-1}
 MODELS=${MODELS:-SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph,HybridResidual}
+RECIPE=${RECIPE:-literature}
 
 "$PYTHON" -m recbole_hybrid.data check --dataset=ml-1m --data_path="$DATA_PATH" --expect_users=6034
-"$PYTHON" -m recbole_hybrid.experiments literature --dataset=ml-1m --data_path="$DATA_PATH" \
-    --config_files=configs/ml-1m/2026-11-27-literature.yaml --seeds="${SEEDS:-3}" --models="$MODELS" "$@"
+"$PYTHON" -m recbole_hybrid.experiments "$RECIPE" --dataset=ml-1m --data_path="$DATA_PATH" \
+    --config_files="configs/ml-1m/2026-11-27-$RECIPE.yaml" --seeds="${SEEDS:-3}" --models="$MODELS" "$@"

@@ -348,3 +348,13 @@ def test_the_ml1m_recipes_keep_their_modes():
         ("prefix", 256)
     assert mode_and_batch("HybridDiscrete", {"use_gpu": False}, "ml-1m",
                           [str(configs / "2026-11-27-literature.yaml")]) == ("sequence", 128)
+
+
+def test_the_target_weighted_recipe_differs_from_the_literature_recipe_in_its_weighting_only():
+    configs = PROJECT_ROOT / "configs" / "ml-1m"
+    with bare_argv():
+        first, target = (run_settings(build_config("HybridDiscrete", "ml-1m", [str(configs / name)],
+                                                   {"use_gpu": False}))
+                         for name in ("2026-11-27-literature.yaml", "2026-11-27-literature-target.yaml"))
+    assert differences(first, target) == {"sequence_loss_weight": ("batch", "target")}
+    assert first.keys() == target.keys()
