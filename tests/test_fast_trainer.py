@@ -221,7 +221,8 @@ def test_wallclock_benchmark_refuses_bad_flags(flag, message):
 
 
 @pytest.mark.parametrize("name", ["train_speed-cpu-ml-100k.json", "profile_stock-cpu-ml-100k.json",
-                                  "sequence_speed-cpu-ml-1m.json", "wallclock_quality-cpu-ml-1m.json"])
+                                  "sequence_speed-cpu-ml-1m.json", "wallclock_quality-cpu-ml-1m.json",
+                                  "sequence_loss_weights-ml-1m.json"])
 def test_committed_benchmark_json_renders_its_readme_table(name):
     spec = importlib.util.spec_from_file_location("speed_table", ROOT / "benchmarks" / "speed_table.py")
     speed_table = importlib.util.module_from_spec(spec)
