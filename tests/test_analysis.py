@@ -333,3 +333,13 @@ def test_ablation_compares_two_runs_that_differ_only_in_the_named_keys(tmp_path)
         ablate(b, b, ["sequence_loss_weight"], None, command=[])
     with pytest.raises(AnalysisError, match="nothing.json: no such run record"):
         ablate(tmp_path / "nothing.json", b, ["sequence_loss_weight"], None, command=[])
+
+
+def test_a_dataset_without_short_histories_says_so():
+    """SASRec's ML-1M file keeps users with at least 20 ratings: its short group is empty, not small."""
+    from recbole_hybrid.report import _short_group_sentence
+
+    groups = pd.DataFrame({"group": ["short", "mid", "long"], "length_range": ["L<=10", "10<L<=30", "L>30"],
+                           "n_users": [0, 120, 5920]})
+    assert _short_group_sentence(groups) == ("The short group (L<=10) holds no test user of this dataset: nothing "
+                                             "here measures short histories.")
