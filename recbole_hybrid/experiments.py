@@ -191,7 +191,7 @@ def main(argv: list[str]) -> int:
     if args.command == "ablate":
         try:
             text = ablation.ablate(args.a, args.b, [k for k in args.keys.split(",") if k], args.out_dir,
-                          command=["recbole-hybrid experiments", *argv])
+                                   command=["recbole-hybrid experiments", *argv])
         except AnalysisError as err:
             raise UsageError(str(err)) from None
         if args.out_dir is None:

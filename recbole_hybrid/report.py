@@ -397,9 +397,8 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         f"(both candidate sets); significant at {LEVEL} when below it. Per seed: each seed's own mean difference "
         "and p, to show whether the seeds agree.",
         "",
-        *(_significance_table(sig) if not sig.empty else [f"No comparison: no label shares a seed with {BASELINE}."]),
-        "",
-        "Full table (Wilcoxon signed-rank too): `significance.csv`.",
+        *(_significance_table(sig) + ["", "Full table (Wilcoxon signed-rank too): `significance.csv`."]
+          if not sig.empty else [f"No comparison: no label shares a seed with {BASELINE}."]),
         "",
         "## Figures",
         "",

@@ -295,7 +295,7 @@ def test_sasrec_alone_gets_its_table_beside_the_anchors(tmp_path):
     assert tables["significance"].empty and list(tables["overall_comparison"]["model"]) == ["SASRec"] * 2
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "- Only SASRec's runs are among these records: nothing is compared with it here" in readme
-    assert "No comparison: no label shares a seed with SASRec." in readme
+    assert "No comparison: no label shares a seed with SASRec." in readme and "significance.csv" not in readme
     assert "| SASRec | seen_excluded (primary) | 2 |" in readme
     assert not (tmp_path / "out" / "significance.csv").exists()
 
