@@ -181,6 +181,10 @@ def main(argv: list[str]) -> int:
     sub.add_argument("--runs_dir", default="results/runs")
     sub.add_argument("--out_dir", default="results")
     sub.add_argument("--save_csv", action="store_true", help="write CSVs, plots and README.md (else print tables)")
+    sub.add_argument("--summary_into", default=None,
+                     help="also write the short results table into this markdown file (e.g. README.md), between "
+                          "the lines '<!-- results DATASET PRESET: ... -->' and '<!-- end of results DATASET "
+                          "PRESET -->'")
     sub = commands.add_parser("ablate", allow_abbrev=False, help="one setting's effect: two runs that differ in it",
                               description=ablation.__doc__)
     sub.add_argument("--a", required=True, help="the variant's run record (JSON beside its ranks)")
@@ -200,7 +204,8 @@ def main(argv: list[str]) -> int:
     if args.command == "analyze":
         try:
             analyze(dataset=args.dataset, preset=args.preset, runs_dir=args.runs_dir, out_dir=args.out_dir,
-                    save=args.save_csv, command=["recbole-hybrid experiments", *argv])
+                    save=args.save_csv, command=["recbole-hybrid experiments", *argv],
+                    summary_into=args.summary_into)
         except AnalysisError as err:
             raise UsageError(str(err)) from None
         return 0

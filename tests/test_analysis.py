@@ -14,7 +14,7 @@ import pytest
 from recbole_hybrid import analysis
 from recbole_hybrid.ablation import ablate
 from recbole_hybrid.evaluation import per_user_metric
-from recbole_hybrid.report import analyze, findings
+from recbole_hybrid.report import analyze, findings, summary_markers
 from recbole_hybrid.runs import AnalysisError, load_runs, model_order
 from recbole_hybrid.stats import bootstrap_mean_ci, holm
 
@@ -343,3 +343,38 @@ def test_a_dataset_without_short_histories_says_so():
                            "n_users": [0, 120, 5920]})
     assert _short_group_sentence(groups) == ("The short group (L<=10) holds no test user of this dataset: nothing "
                                              "here measures short histories.")
+
+
+def test_the_summary_block_of_a_readme_is_rewritten_and_the_rest_kept(tmp_path):
+    folder = write_grid(tmp_path / "results" / "runs")
+    begin, end = summary_markers("ml-1m", "paper")
+    target = tmp_path / "README.md"
+    target.write_text(f"# Project\n\nintro\n{begin}\nstale table\n{end}\n\n## Tuning\n")
+    analyze("ml-1m", "paper", folder, tmp_path / "results", save=True, n_boot=200,
+            command=["recbole-hybrid experiments analyze"], summary_into=target)
+    text = target.read_text()
+    assert text.startswith(f"# Project\n\nintro\n{begin}\n") and text.endswith(f"{end}\n\n## Tuning\n")
+    assert "stale table" not in text
+    block = text.split(begin)[1].split(end)[0]
+    overall = analysis.tables(load_runs(folder, "ml-1m", "paper"), n_boot=200)["overall_comparison"]
+    sasrec = overall[(overall["model"] == "SASRec") & (overall["candidates"] == "seen_excluded")].iloc[0]
+    assert f"| SASRec | 3 | {sasrec['test_ndcg@10_mean']:.4f} ± {sasrec['test_ndcg@10_std']:.4f} |" in block
+    assert block.count("| HybridDiscrete | 3 |") == 1 and "[results/README.md](results/README.md)" in block
+    assert "| SASRec | 3 |" in block.split("| HybridDiscrete | 3 |")[0]  # SASRec first, with empty difference cells
+    again = target.read_text()
+    analyze("ml-1m", "paper", folder, tmp_path / "results", save=True, n_boot=200,
+            command=["recbole-hybrid experiments analyze"], summary_into=target)
+    assert target.read_text() == again  # idempotent: one block, regenerated in place
+
+
+def test_a_summary_target_without_its_markers_is_refused_before_any_work(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    target = tmp_path / "README.md"
+    target.write_text("# Project\n")
+    with pytest.raises(AnalysisError, match=r"README.md needs the line '<!-- results ml-1m paper"):
+        analyze("ml-1m", "paper", folder, tmp_path / "out", save=True, summary_into=target)
+    assert target.read_text() == "# Project\n" and not (tmp_path / "out").exists()
+    with pytest.raises(AnalysisError, match="no such file"):
+        analyze("ml-1m", "paper", folder, tmp_path / "out", save=True, summary_into=tmp_path / "missing.md")
+    with pytest.raises(AnalysisError, match="add --save_csv"):
+        analyze("ml-1m", "paper", folder, tmp_path / "out", summary_into=target)
