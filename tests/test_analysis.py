@@ -378,3 +378,19 @@ def test_a_summary_target_without_its_markers_is_refused_before_any_work(tmp_pat
         analyze("ml-1m", "paper", folder, tmp_path / "out", save=True, summary_into=tmp_path / "missing.md")
     with pytest.raises(AnalysisError, match="add --save_csv"):
         analyze("ml-1m", "paper", folder, tmp_path / "out", summary_into=target)
+
+
+def test_the_summary_states_each_verdict_after_holm(grid, tmp_path):
+    from recbole_hybrid.report import summary
+
+    folder, runs, tables = grid
+    text = "\n".join(summary(runs, tables, tmp_path / "results", tmp_path, ["analyze"]))
+    assert ("Holm-corrected at 0.05: **HybridDiscrete above SASRec**; **HybridLearnable above SASRec**; "
+            "HybridContinuous no significant difference to SASRec; HybridDiscrete-nograph no significant difference "
+            "to SASRec; **HybridDiscrete above HybridDiscrete-nograph**.") in text
+    assert "± the std over seeds 2020, 2021, 2022" in text and "2026-12-01 to 2026-12-03" in text
+    assert ("Published, on their own protocols and files (NDCG@10 / HR@10): SASRec+ (full CE) 0.1821 / 0.3152 "
+            "(Klenitskiy & Vasilev)") in text
+    one_seed = [r for r in runs if r.seed == 2020]
+    text = "\n".join(summary(one_seed, analysis.tables(one_seed, n_boot=100), tmp_path, tmp_path, ["analyze"]))
+    assert "one seed (2020), so no spread" in text and "; 2026-12-01. Generated" in text
