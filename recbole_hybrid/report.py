@@ -203,8 +203,8 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
     if model_order(runs) == [BASELINE]:
         out = [f"Only {BASELINE}'s runs are among these records: nothing is compared with it here; the tables give "
                "its numbers beside the published ones.", _short_group_sentence(groups)]
-        promised = _promised_sentence(runs, tables["overall_comparison"])
-        return out + ([promised] if promised else [])
+        return out + [s for s in (_promised_sentence(runs, tables["overall_comparison"]), _paused_sentence(runs))
+                      if s]
     out = []
     for model in model_order(runs):
         if model == BASELINE:
@@ -222,7 +222,30 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
     promised = _promised_sentence(runs, tables["overall_comparison"])
     if promised:
         out.append(promised)
+    paused = _paused_sentence(runs)
+    if paused:
+        out.append(paused)
     return out
+
+
+#: An epoch whose training took this many times the run's median epoch was not training alone.
+PAUSED_FACTOR = 5.0
+
+
+def _paused_sentence(runs: list[Run]) -> str | None:
+    """Name the runs whose ``train s`` counts a pause: an epoch far slower than the run's median epoch."""
+    flagged = []
+    for run in runs:
+        times = [e["train_time_s"] for e in run.record["epochs"] if e.get("train_time_s") is not None]
+        if len(times) < 3:
+            continue
+        median = float(np.median(times))
+        if median > 0 and max(times) > PAUSED_FACTOR * median:
+            flagged.append(f"{run.record['run_id']} (slowest epoch {max(times):.0f} s, median {median:.0f} s)")
+    if not flagged:
+        return None
+    return ("Training times: " + "; ".join(flagged) + f". An epoch over {PAUSED_FACTOR:g} times the run's median "
+            "means the process was paused or shared the machine: that run's `train s` overstates its cost.")
 
 
 # ---- README ----------------------------------------------------------------------------------------------------

@@ -394,3 +394,18 @@ def test_the_summary_states_each_verdict_after_holm(grid, tmp_path):
     one_seed = [r for r in runs if r.seed == 2020]
     text = "\n".join(summary(one_seed, analysis.tables(one_seed, n_boot=100), tmp_path, tmp_path, ["analyze"]))
     assert "one seed (2020), so no spread" in text and "; 2026-12-01. Generated" in text
+
+
+def test_a_run_with_a_paused_epoch_is_named_beside_its_training_time(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    runs = load_runs(folder, "ml-1m", "paper")
+    tables = analysis.tables(runs, n_boot=100)
+    assert not any(s.startswith("Training times:") for s in findings(runs, tables))
+    path = folder / "HybridLearnable-ml-1m-paper-seed2021.json"
+    record = json.loads(path.read_text())
+    for epoch, seconds in zip(record["epochs"], (40.0, 2750.0, 45.0)):
+        epoch["train_time_s"] = seconds
+    path.write_text(json.dumps(record))
+    runs = load_runs(folder, "ml-1m", "paper")
+    assert ("Training times: HybridLearnable-ml-1m-paper-seed2021 (slowest epoch 2750 s, median 45 s). An epoch over "
+            "5 times the run's median means the process was paused") in "\n".join(findings(runs, tables))
