@@ -495,7 +495,8 @@ def summary(runs: list[Run], tables: dict[str, pd.DataFrame], out_dir: Path, fro
     for _, row in primary.iterrows():
         family = _family_row(sig, row["model"], BASELINE) if row["model"] != BASELINE else None
         diff, holm = ("", "") if family is None else (
-            f"{family['mean_diff']:+.4f} [{family['ci_low']:+.4f}, {family['ci_high']:+.4f}]", f"{family['p_holm']:.2g}")
+            f"{family['mean_diff']:+.4f} [{family['ci_low']:+.4f}, {family['ci_high']:+.4f}]",
+            f"{family['p_holm']:.2g}")
         metrics = " | ".join(_pm(row, f"test_{k}") for k in ("ndcg@10", "hit@10", "mrr@10"))
         lines.append(f"| {row['model']} | {row['n_seeds']} | {metrics} | {diff} | {holm} |")
     verdicts = [_verdict(sig, model, BASELINE) for model in model_order(runs) if model != BASELINE]
