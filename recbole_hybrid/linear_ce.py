@@ -19,6 +19,11 @@ class LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, table: torch.Tensor, target: torch.Tensor, chunk: int) -> torch.Tensor:
+        with torch.autocast(hidden.device.type, enabled=False):  # float32 under an outer bf16 autocast too
+            return LinearCrossEntropy._forward(ctx, hidden, table, target, chunk)
+
+    @staticmethod
+    def _forward(ctx, hidden: torch.Tensor, table: torch.Tensor, target: torch.Tensor, chunk: int) -> torch.Tensor:
         h, w = hidden.float(), table.float()
         n = h.size(0)
         loss = h.new_zeros((), dtype=torch.float64)

@@ -26,3 +26,21 @@ def test_chunked_ce_equals_plain_ce(chunk):
     assert torch.allclose(loss, F.cross_entropy(hidden @ table.t(), target), atol=1e-6)
     assert torch.allclose(hidden.grad, plain[0], atol=1e-7)
     assert torch.allclose(table.grad, plain[1], atol=1e-7)
+
+
+def test_under_bf16_autocast_the_chunked_ce_stays_float32():
+    """A bf16 autocast around the step (``fast_bf16`` on CUDA; CPU here) must not reach the CE's own products:
+    it runs in float32 on the float32 hidden states it is given, as without autocast."""
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(200, 16, generator=g, requires_grad=True)
+    table = torch.randn(40, 16, generator=g, requires_grad=True)
+    target = torch.randint(1, 40, (200,), generator=g)
+    reference = linear_cross_entropy(hidden, table, target, 64)
+    reference.backward()
+    grads = hidden.grad.clone(), table.grad.clone()
+    hidden.grad = table.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = linear_cross_entropy(hidden, table, target, 64)
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.equal(loss, reference)
+    assert torch.equal(hidden.grad, grads[0]) and torch.equal(table.grad, grads[1])
