@@ -54,9 +54,11 @@ class LengthAdaptiveFusion(nn.Module):
         """``[n_items, H]`` graph item table ``G``: one sparse matmul per LightGCN layer, mean over layers 0..K."""
         layer = self.graph_embedding.weight
         total = layer
-        for _ in range(self.gnn_layers):
-            layer = torch.sparse.mm(self.adjacency, layer)
-            total = total + layer
+        # float32 under an outer bf16 autocast (fast_bf16): the sparse product's backward has no mixed-dtype kernel
+        with torch.autocast(layer.device.type, enabled=False):
+            for _ in range(self.gnn_layers):
+                layer = torch.sparse.mm(self.adjacency, layer)
+                total = total + layer
         return self.graph_projection(total / (self.gnn_layers + 1))
 
     def combine(self, a: torch.Tensor, id_part: torch.Tensor, graph_part: torch.Tensor) -> torch.Tensor:

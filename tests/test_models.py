@@ -217,3 +217,15 @@ def test_bpr_loss_trains(ml100k_data, tiny):
     loss = model.calculate_loss(batch)
     loss.backward()
     assert math.isfinite(loss.item()) and model.item_embedding.weight.grad is not None
+
+
+@pytest.mark.parametrize("model_cls", [HybridDiscrete, HybridResidual])
+def test_a_training_step_runs_under_bf16_autocast(ml100k_data, model_cls):
+    """``fast_bf16`` wraps each step in a bf16 autocast: the graph propagation (sparse products) and the loss must
+    run under it, forward and backward, with float32 gradients for the graph table."""
+    _, model = make(model_cls, ml100k_data)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.calculate_loss(next(iter(ml100k_data[2])))
+    loss.backward()
+    grad = model.fusion.graph_embedding.weight.grad
+    assert math.isfinite(loss.item()) and grad.dtype == torch.float32 and grad.abs().sum() > 0
