@@ -15,7 +15,13 @@ its step count:
   longest window, ``F.cross_entropy`` of the full logits) in this code, timed in the same rounds;
 - ``prefix``: ``FastTrainer`` on RecBole's prefix rows (``--prefix_batch`` rows per step, default 256), SASRec and
   HybridDiscrete;
-- ``--probe``: the reference ``../shared/tools/seq_probe.py --windows`` for one epoch in a subprocess (its own timing).
+- ``--probe``: the reference ``../shared/tools/seq_probe.py --windows`` for one epoch in a subprocess (its own timing);
+- ``--bf16`` / ``--compile`` (meant for CUDA): SASRec and HybridDiscrete in sequence mode again with bf16 autocast,
+  with ``torch.compile`` of the Transformer encoder (dynamic shapes: batches are cut to their longest window), and
+  with both.
+
+Every variant first runs ``--warmup`` untimed steps (CUDA start-up, compilation); on CUDA each timing synchronises
+the device before reading the clock.
 
 Also the time of one full validation (6,034 users, all items and seen items excluded). Writes one JSON file.
 """
@@ -54,6 +60,10 @@ class Variant:
         self.name, self.model_name = name, model_name
         init_seed(config["seed"], config["reproducibility"])
         self.model = resolve_model(model_name)(config, train_data.dataset).to(config["device"])
+        self.device = torch.device(config["device"])
+        self.bf16 = "bf16" in name.split("-")
+        if "compile" in name.split("-"):
+            self.model.trm_encoder.compile(dynamic=True)
         if name.startswith("sequence"):
             self.trainer = SequenceTrainer(config, self.model, train_data)
             self.trainer.batching = "random" if name in ("sequence-random-batches", "sequence-probe-scheme") \
@@ -65,18 +75,30 @@ class Variant:
         self.times: list[float] = []
         self.epoch = 0
 
-    def step_time(self, steps: int) -> None:
-        """Seconds per step over ``steps`` steps of a fresh epoch order (its first steps: a random sample)."""
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def run_steps(self, steps: int) -> float:
+        """Run ``steps`` steps of a fresh epoch order (its first steps: a random sample); return seconds per step."""
         self.model.train()
         batches = self.trainer.steps(self.epoch)
         self.epoch += 1
+        self._sync()
         start = time.perf_counter()
         with torch.autograd.set_detect_anomaly(False):
             for _, batch_loss in zip(range(steps), batches):
                 self.trainer.optimizer.zero_grad(set_to_none=True)
-                batch_loss().backward()
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    loss = batch_loss()
+                loss.backward()
                 self.trainer.optimizer.step()
-        self.times.append((time.perf_counter() - start) / steps)
+        self._sync()
+        return (time.perf_counter() - start) / steps
+
+    def step_time(self, steps: int) -> None:
+        """Time ``steps`` steps and keep their seconds per step."""
+        self.times.append(self.run_steps(steps))
 
     def result(self) -> dict:
         per_step = statistics.median(self.times)
@@ -107,14 +129,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--prefix_models", default="SASRec,HybridDiscrete")
     parser.add_argument("--prefix_batch", type=int, default=256,
                         help="prefix rows per step (2048 rows of length 200 need over 10 GB of activations on a CPU)")
+    parser.add_argument("--bf16", action="store_true", help="also bf16 autocast variants (SASRec, HybridDiscrete)")
+    parser.add_argument("--compile", action="store_true", help="also torch.compile variants (SASRec, HybridDiscrete)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per variant before the rounds")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = {"data_path": args.data_path, "graph_cache_dir": str(ROOT / "saved" / "graph_cache")}
+    settings = {"graph_cache_dir": str(ROOT / "saved" / "graph_cache")}
+    if args.data_path:
+        settings["data_path"] = args.data_path
+    device_variants = [name for name, wanted in (("sequence-bf16", args.bf16), ("sequence-compile", args.compile),
+                                                 ("sequence-bf16-compile", args.bf16 and args.compile)) if wanted]
     variants = []
     data = None  # one copy of the split for every variant: the data settings are the same for all
     for name, models in (("sequence", ("SASRec", *HYBRIDS)), ("sequence-random-batches", ("SASRec",)),
                          ("sequence-plain-ce", ("SASRec",)), ("sequence-probe-scheme", ("SASRec",)),
+                         *((name, ("SASRec", "HybridDiscrete")) for name in device_variants),
                          ("prefix", args.prefix_models.split(","))):
         for model_name in models:
             overrides = settings if name.startswith("sequence") else {
@@ -123,6 +153,9 @@ def main(argv: list[str]) -> int:
             if data is None:
                 data = config, load_data(config)
             variants.append(Variant(name, model_name, config, data[1][1]))
+    for v in variants:
+        if args.warmup:
+            v.run_steps(args.warmup)
     for _ in range(args.rounds):
         for v in variants:
             v.step_time(args.steps if v.name.startswith("sequence") else args.prefix_steps)
@@ -139,7 +172,8 @@ def main(argv: list[str]) -> int:
     report = {"benchmark": "sequence_speed", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "device": device_name(config["device"]), "threads": args.threads,
               "config": str(CONFIG.relative_to(ROOT)), "dataset": args.dataset, "steps": args.steps,
-              "prefix_steps": args.prefix_steps, "prefix_batch": args.prefix_batch, "rounds": args.rounds, "command": ["python", *sys.argv],
+              "prefix_steps": args.prefix_steps, "prefix_batch": args.prefix_batch, "rounds": args.rounds,
+              "warmup": args.warmup, "command": ["python", *sys.argv],
               "versions": versions(), "results": results, "valid_s": valid_s}
     name = f"sequence_speed-{config['device'].type}-{args.dataset}.json"
     out = Path(args.out or ROOT / "results" / "benchmarks" / name)

@@ -71,7 +71,8 @@ def sequence_table(record: dict) -> str:
         f"{record['device']}, {record['dataset']}, {record['config']}, torch threads {record['threads']}, "
         f"{record['rounds']} interleaved rounds of {record['steps']} steps (prefix: {record['prefix_steps']} steps of "
         f"{record['prefix_batch']} rows), "
-        f"median, {record['date']}",
+        + (f"after {record['warmup']} untimed warm-up step(s) per variant, " if record.get("warmup") else "")
+        + f"median, {record['date']}",
         "",
         "| variant | model | steps/epoch | s/step | epoch s (scaled) | vs probe scheme | vs sequence SASRec |",
         "|---|---|---:|---:|---:|---:|---:|",

@@ -11,6 +11,8 @@
 #          then resume the unfinished ones here with the same command and CHECKPOINT_DIR=saved/device, or on the
 #          next lent machine by carrying saved/device.
 #
+# BENCH=1 first runs benchmarks/sequence_speed.py (issue 9's GPU table: sequence vs prefix, bf16, torch.compile) for
+# at most BENCH_LIMIT seconds (200), its JSON into $OUT; render it with benchmarks/speed_table.py.
 # Environment: RECIPE (literature-target), PROCS (4 processes), LIMIT (seconds, 420), MODELS (all seven labels),
 # SEEDS (3), DATASET (ml-1m), DATA_PATH (.device/data; empty: RecBole's own for ml-100k), RESULTS_DIR
 # (results/runs), CHECKPOINT_DIR (saved/device), OUT (where the device tool collects files; saved/device-out here),
@@ -34,10 +36,15 @@ OUT=${OUT:-saved/device-out}
 MODELS=${MODELS:-SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph,HybridResidual}
 mkdir -p "$OUT" "$CHECKPOINT_DIR" "$RESULTS_DIR"
 start=$(mktemp)  # files newer than this one are this call's
-
-"$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda:', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 data_arg=()
 [ -n "$DATA_PATH" ] && data_arg=(--data_path="$DATA_PATH")
+
+"$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda:', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+if [ -n "${BENCH:-}" ]; then  # issue 9's GPU table first: sequence vs prefix, bf16 and torch.compile tried
+  PYTHONUNBUFFERED=1 timeout "${BENCH_LIMIT:-200}" "$PYTHON" benchmarks/sequence_speed.py --dataset="$DATASET" \
+      "${data_arg[@]}" --bf16 --compile --prefix_batch=2048 --rounds=3 --steps=20 --prefix_steps=5 --threads=4 \
+      --out="$OUT/sequence_speed-cuda-$DATASET.json" > "$OUT/bench.log" 2>&1 || echo "benchmark: exit $?"
+fi
 for i in $(seq 1 "$PROCS"); do
   PYTHONUNBUFFERED=1 timeout -s INT "$LIMIT" "$PYTHON" -m recbole_hybrid.experiments "$RECIPE" \
       --dataset="$DATASET" "${data_arg[@]}" --config_files="configs/ml-1m/2026-11-27-$RECIPE.yaml" \
