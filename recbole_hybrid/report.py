@@ -89,6 +89,13 @@ def _family_row(sig: pd.DataFrame, model: str, baseline: str,
     return rows.iloc[0] if len(rows) else None
 
 
+def _direction(row: pd.Series) -> str | None:
+    """``"above"`` or ``"below"`` when the Holm-corrected test is significant at ``LEVEL``, else None."""
+    if row["p_holm"] >= LEVEL:
+        return None
+    return "above" if row["mean_diff"] > 0 else "below"
+
+
 def _seeds_above(row: pd.Series) -> tuple[int, int]:
     signs = str(row["seed_signs"]).split()
     return signs.count("+"), len(signs)
@@ -108,10 +115,10 @@ def _overall_sentence(row: pd.Series) -> str:
     seeds = f"{above} of {n} seed{'s' if n > 1 else ''} above {base}"
     if 0 < above < n:
         seeds += ": the seeds disagree in direction"
-    significant = row["p_holm"] < LEVEL
-    if significant and row["mean_diff"] > 0:
+    direction = _direction(row)
+    if direction == "above":
         head = f"**{model} beats {base}** on test NDCG@10 ({row['candidates']})"
-    elif significant:
+    elif direction == "below":
         head = f"**{model} is below {base}** on test NDCG@10 ({row['candidates']})"
     else:
         head = (f"{model} does not differ significantly from {base} after Holm's correction (test NDCG@10, "
@@ -170,14 +177,15 @@ def _graph_sentences(runs: list[Run], sig: pd.DataFrame) -> list[str]:
         layers = sorted({r.record["config"].get("gnn_layers") for r in runs if r.label == model})
         name = f"{model} (gnn_layers={', '.join(map(str, layers))}) against its control {control} (gnn_layers=0: " \
                f"the same parameters, no graph propagation)"
-        if row["p_holm"] < LEVEL and row["mean_diff"] > 0:
+        direction = _direction(row)
+        if direction == "above":
             text = f"**The graph helps**: {name}: {_versus(row)}."
-        elif row["p_holm"] < LEVEL:
+        elif direction == "below":
             text = f"**The graph hurts**: {name}: {_versus(row)}."
         else:
             text = f"The graph adds nothing measurable: {name}: {_versus(row)}."
             control_row = _family_row(sig, control, BASELINE)
-            if control_row is not None and control_row["p_holm"] < LEVEL and control_row["mean_diff"] > 0:
+            if control_row is not None and _direction(control_row) == "above":
                 text += (f" The control alone is significantly above {BASELINE}, so what helps is the extra "
                          f"embedding table, not the graph.")
         out.append(text)
@@ -203,8 +211,7 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
     if model_order(runs) == [BASELINE]:
         out = [f"Only {BASELINE}'s runs are among these records: nothing is compared with it here; the tables give "
                "its numbers beside the published ones.", _short_group_sentence(groups)]
-        return out + [s for s in (_promised_sentence(runs, tables["overall_comparison"]), _paused_sentence(runs))
-                      if s]
+        return out + _closing_sentences(runs, tables)
     out = []
     for model in model_order(runs):
         if model == BASELINE:
@@ -219,13 +226,12 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
             out.append(group_text)
     out.append(_short_group_sentence(groups))
     out += _graph_sentences(runs, sig)
-    promised = _promised_sentence(runs, tables["overall_comparison"])
-    if promised:
-        out.append(promised)
-    paused = _paused_sentence(runs)
-    if paused:
-        out.append(paused)
-    return out
+    return out + _closing_sentences(runs, tables)
+
+
+def _closing_sentences(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The comparison with the promised table and the paused-run note, where they apply."""
+    return [s for s in (_promised_sentence(runs, tables["overall_comparison"]), _paused_sentence(runs)) if s]
 
 
 #: An epoch whose training took this many times the run's median epoch was not training alone.
@@ -528,6 +534,5 @@ def _verdict(sig: pd.DataFrame, model: str, baseline: str) -> str | None:
     row = _family_row(sig, model, baseline)
     if row is None:
         return None
-    if row["p_holm"] >= LEVEL:
-        return f"{model} no significant difference to {baseline}"
-    return f"**{model} {'above' if row['mean_diff'] > 0 else 'below'} {baseline}**"
+    direction = _direction(row)
+    return f"**{model} {direction} {baseline}**" if direction else f"{model} no significant difference to {baseline}"
