@@ -5,6 +5,7 @@
     recbole-hybrid experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=results/runs]
                                        [--out_dir=results] [--save_csv]
     recbole-hybrid experiments ablate --a=RUN.json --b=RUN.json --keys=KEY[,KEY] [--out_dir=DIR]
+    recbole-hybrid experiments status [--checkpoint_dir=saved] [--results_dir=results/runs] [--match=TEXT]
 
 (``python -m recbole_hybrid.experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
@@ -23,7 +24,9 @@ seen items) ids read ``<preset>-fs``; analyse them with ``analyze --preset=<pres
 ``analyze`` reads only the saved records (``recbole_hybrid.runs``, ``analysis``, ``report``); without ``--save_csv``
 it prints the tables and findings, with it it writes the CSVs, plots and ``<out_dir>/README.md``. It refuses runs
 that do not share one protocol and recipe (``runs.check_one_protocol``), naming the runs and keys. ``ablate``
-compares two runs of one model and seed that differ only in ``--keys`` (``recbole_hybrid.ablation``).
+compares two runs of one model and seed that differ only in ``--keys`` (``recbole_hybrid.ablation``). ``status``
+tells, from the run folders and records alone, which runs are done, training, interrupted or not started, with each
+one's best validation so far and at most how many epochs it has left (``recbole_hybrid.progress``).
 """
 
 from __future__ import annotations
@@ -156,14 +159,14 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
 
 
 def main(argv: list[str]) -> int:
-    """``recbole-hybrid experiments PRESET|analyze|ablate ...``; returns the exit status (user mistakes raise)."""
-    from recbole_hybrid import ablation
+    """``recbole-hybrid experiments PRESET|analyze|ablate|status ...``; returns the exit status (user mistakes raise)."""
+    from recbole_hybrid import ablation, progress
     from recbole_hybrid.report import analyze
     from recbole_hybrid.runs import AnalysisError
 
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze|ablate")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze|ablate|status")
     for preset in PRESETS:
         sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
                                   description=f"Run the comparison with preset {preset!r} (see "
@@ -191,7 +194,16 @@ def main(argv: list[str]) -> int:
     sub.add_argument("--b", required=True, help="the reference run's record")
     sub.add_argument("--keys", required=True, help="comma-separated settings the two runs may differ in")
     sub.add_argument("--out_dir", default=None, help="write README.md and ablation.json here (else print)")
+    sub = commands.add_parser("status", allow_abbrev=False, help="where the runs stand, from their files",
+                              description=progress.__doc__)
+    sub.add_argument("--checkpoint_dir", default="saved", help="the runs' folders (default: saved)")
+    sub.add_argument("--results_dir", default="results/runs", help="their records (default: results/runs)")
+    sub.add_argument("--match", default="", help="only run ids containing this text (e.g. literature-target)")
     args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
+    if args.command == "status":
+        print(progress.format_progress(progress.grid_progress(args.checkpoint_dir, args.results_dir, args.match)),
+              end="")
+        return 0
     if args.command == "ablate":
         try:
             text = ablation.ablate(args.a, args.b, [k for k in args.keys.split(",") if k], args.out_dir,
