@@ -11,8 +11,9 @@
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
 frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literature``
 (configs/ml-1m/2026-11-27-literature.yaml) or ``tuned`` (a file written by ``recbole-hybrid tune``); any
-``--key=value`` (run's settings) overrides them. ``--models`` also takes control labels (``CONTROLS``):
-``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``; its record's ``label`` tells it apart. Seeds are
+``--key=value`` (run's settings) overrides them. ``--models`` also takes the labels of controls (``CONTROLS``:
+``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``) and variants (``VARIANTS``:
+``HybridResidual-fused`` is HybridResidual with ``score_table: fused``); a record's ``label`` tells it apart. Seeds are
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
 in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
 command resumes an interrupted comparison where it stopped; a run folder made with other settings is refused,
@@ -64,6 +65,15 @@ CONTROLS: dict[str, tuple[str, dict[str, Any]]] = {
     # same parameters as HybridDiscrete, no graph propagation: G is a second ID table
     "HybridDiscrete-nograph": ("HybridDiscrete", {"gnn_layers": 0}),
 }
+
+#: Variant runs: a design tried after the first results, named apart, trained as a label like a control.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # HybridResidual scoring against its fused table E + (1 - a) G: the graph also shapes the output side
+    "HybridResidual-fused": ("HybridResidual", {"score_table": "fused"}),
+}
+
+#: Every label that is not a model class: the model it trains and its settings.
+LABELS: dict[str, tuple[str, dict[str, Any]]] = {**CONTROLS, **VARIANTS}
 
 FIRST_SEED = 2020
 
@@ -127,14 +137,14 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
         raise ConfigError(f"preset {preset!r} takes its settings and budget from --config_files (its frozen config "
                           f"file, e.g. configs/ml-1m/2026-11-27.yaml for paper); none was given")
     for label in models:
-        resolve_model(CONTROLS.get(label, (label,))[0])  # fail on a typo before hours of training
+        resolve_model(LABELS.get(label, (label,))[0])  # fail on a typo before hours of training
     settings = {**PRESETS[preset], **(overrides or {})}
     plan = [(seed, label) for seed in seed_list(seeds) for label in models]
     done = []
     emit = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else log
     bar = tqdm(plan, desc=f"{preset} on {dataset}", unit="run", disable=not progress, file=sys.stderr)
     for seed, label in bar:
-        model, control = CONTROLS.get(label, (label, {}))
+        model, control = LABELS.get(label, (label, {}))
         run_settings = {**settings, **control, "seed": seed}
         config = build_config(model, dataset, config_files, run_settings)
         rid = run_id(label, dataset, preset, seed, config["filter_seen"])

@@ -13,7 +13,7 @@
 #
 # BENCH=1 first runs benchmarks/sequence_speed.py (issue 9's GPU table: sequence vs prefix, bf16, torch.compile) for
 # at most BENCH_LIMIT seconds (200), its JSON into $OUT; render it with benchmarks/speed_table.py.
-# Environment: RECIPE (literature-target), PROCS (4 processes), LIMIT (seconds, 420), MODELS (all seven labels),
+# Environment: RECIPE (literature-target), PROCS (4 processes), LIMIT (seconds, 420), MODELS (all eight labels),
 # SEEDS (3), DATASET (ml-1m), DATA_PATH (.device/data; empty: RecBole's own for ml-100k), RESULTS_DIR
 # (results/runs), CHECKPOINT_DIR (saved/device), OUT (where the device tool collects files; saved/device-out here),
 # PYTHON (python3). Other arguments are RecBole settings of every run (e.g. --epochs=2 for a try on CPU).
@@ -33,7 +33,7 @@ DATA_PATH=${DATA_PATH-.device/data}
 RESULTS_DIR=${RESULTS_DIR:-results/runs}
 CHECKPOINT_DIR=${CHECKPOINT_DIR:-saved/device}
 OUT=${OUT:-saved/device-out}
-MODELS=${MODELS:-SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph,HybridResidual}
+MODELS=${MODELS:-SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph,HybridResidual,HybridResidual-fused}
 mkdir -p "$OUT" "$CHECKPOINT_DIR" "$RESULTS_DIR"
 start=$(mktemp)  # files newer than this one are this call's
 data_arg=()
