@@ -40,12 +40,26 @@ def plain_config(config) -> dict[str, Any]:
     return plain(dict(config.final_config_dict))
 
 
+def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (``"AMD EPYC"``, ``"Intel(R) Xeon(R) ..."``) from ``cpuinfo``; where that file has none
+    (not Linux), the platform's processor or machine name (``"x86_64"``)."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device | str) -> str:
-    """``"NVIDIA H200"`` on CUDA, else the CPU's name and core count."""
+    """``"NVIDIA H200"`` on CUDA, else the CPU's model name and core count: CPU timings differ between machines of
+    one name (``x86_64``), so a record names the model."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    return f"CPU {cpu_name()} ({os.cpu_count()} cores)"
 
 
 def versions() -> dict[str, str]:
