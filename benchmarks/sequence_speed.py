@@ -9,7 +9,10 @@ Variants, each timed for ``--steps`` steps per round (prefix rows: ``--prefix_st
 variants and the median is kept, so load that changes during the run hits all alike) and scaled to a full epoch by
 its step count:
 
-- ``sequence``: ``SequenceTrainer`` as runs use it (length batching, chunked CE), SASRec and the four hybrids;
+- ``sequence``: ``SequenceTrainer`` as runs use it (length batching, chunked CE), SASRec, the four hybrids and
+  HybridResidual; ``sequence-fused``: HybridResidual with ``score_table: fused`` (the grid's HybridResidual-fused;
+  its chunked CE multiplies ``[c_E h, c_G h]`` by ``[E, G]``), and ``sequence-fused-plain-ce`` the same with the
+  plain CE of the full logits;
 - ``sequence-random-batches`` and ``sequence-plain-ce`` (SASRec): each speed choice undone, to show what it gives;
   ``sequence-probe-scheme`` (SASRec): both undone, i.e. the reference probe's scheme (random batches cut to their
   longest window, ``F.cross_entropy`` of the full logits) in this code, timed in the same rounds;
@@ -68,7 +71,8 @@ class Variant:
             self.trainer = SequenceTrainer(config, self.model, train_data)
             self.trainer.batching = "random" if name in ("sequence-random-batches", "sequence-probe-scheme") \
                 else "length"
-            self.trainer.chunked_ce = name not in ("sequence-plain-ce", "sequence-probe-scheme")
+            self.trainer.chunked_ce = name not in ("sequence-plain-ce", "sequence-fused-plain-ce",
+                                                   "sequence-probe-scheme")
         else:
             self.trainer = FastTrainer(config, self.model, train_data)
         self.epoch_steps = len(self.trainer)
@@ -142,13 +146,17 @@ def main(argv: list[str]) -> int:
                                                  ("sequence-bf16-compile", args.bf16 and args.compile)) if wanted]
     variants = []
     data = None  # one copy of the split for every variant: the data settings are the same for all
-    for name, models in (("sequence", ("SASRec", *HYBRIDS)), ("sequence-random-batches", ("SASRec",)),
+    for name, models in (("sequence", ("SASRec", *HYBRIDS, "HybridResidual")), ("sequence-fused", ("HybridResidual",)),
+                         ("sequence-fused-plain-ce", ("HybridResidual",)),
+                         ("sequence-random-batches", ("SASRec",)),
                          ("sequence-plain-ce", ("SASRec",)), ("sequence-probe-scheme", ("SASRec",)),
                          *((name, ("SASRec", "HybridDiscrete")) for name in device_variants),
                          ("prefix", args.prefix_models.split(","))):
         for model_name in models:
             overrides = settings if name.startswith("sequence") else {
                 **settings, "train_mode": "prefix", "train_batch_size": args.prefix_batch}
+            if name.startswith("sequence-fused"):
+                overrides = {**settings, "score_table": "fused"}
             config = build_config(model_name, args.dataset, [str(CONFIG)], overrides)
             if data is None:
                 data = config, load_data(config)

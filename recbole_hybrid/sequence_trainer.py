@@ -175,9 +175,26 @@ class SequenceTrainer(DeviceTrainer):
                                  generator=self.sample_generator)
             negative = draw + (draw >= target)  # uniform over 1..n_items-1 minus the positive
             return self.bpr(self.item_scores(out, target), self.item_scores(out, negative)), target.numel()
-        if self.chunked_ce and (out.graph is None or self.model.score_table == "id"):  # one product with E
-            return linear_cross_entropy(out.hidden, self.model.item_embedding.weight, target), target.numel()
+        if self.chunked_ce:
+            return linear_cross_entropy(*self.ce_operands(out), target), target.numel()
         return F.cross_entropy(self.all_scores(out), target), target.numel()
+
+    def ce_operands(self, out: PositionOutputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """``hidden [N, H']`` and ``table [n_items, H']`` whose product is ``all_scores(out)``, for the chunked CE.
+
+        The ID table: ``out.hidden`` and ``E``. A fused table (``score_table: fused``) differs per output through
+        ``a``, but the fusion is linear in ``E`` and ``G``: its scores ``c_E(a) h E^T + c_G(a) h G^T`` are one product
+        of ``[c_E h, c_G h] [N, 2H]`` with ``[E, G] [n_items, 2H]``, the coefficients read off the fusion's own
+        ``combine`` (``a`` and ``1 - a`` for mix, ``1`` and ``1 - a`` for residual).
+        """
+        id_table = self.model.item_embedding.weight
+        if out.graph is None or self.model.score_table == "id":
+            return out.hidden, id_table
+        a = out.alpha.unsqueeze(1)  # [N, 1]
+        one, zero = torch.ones_like(a), torch.zeros_like(a)
+        combine = self.model.fusion.combine
+        c_id, c_graph = combine(a, one, zero), combine(a, zero, one)
+        return torch.cat([c_id * out.hidden, c_graph * out.hidden], 1), torch.cat([id_table, out.graph], 1)
 
     def all_scores(self, out: PositionOutputs) -> torch.Tensor:
         """``[N, n_items]`` scores of every item at each output position (the model's scoring rule)."""
