@@ -230,8 +230,9 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def _closing_sentences(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
-    """The comparison with the promised table and the paused-run note, where they apply."""
-    return [s for s in (_promised_sentence(runs, tables["overall_comparison"]), _paused_sentence(runs)) if s]
+    """The comparison with the promised table and the notes on training times, where they apply."""
+    return [s for s in (_promised_sentence(runs, tables["overall_comparison"]), _paused_sentence(runs),
+                        _machines_sentence(runs)) if s]
 
 
 #: An epoch whose training took this many times the run's median epoch was not training alone.
@@ -252,6 +253,20 @@ def _paused_sentence(runs: list[Run]) -> str | None:
         return None
     return ("Training times: " + "; ".join(flagged) + f". An epoch over {PAUSED_FACTOR:g} times the run's median "
             "means the process was paused or shared the machine: that run's `train s` overstates its cost.")
+
+
+def _machines_sentence(runs: list[Run]) -> str | None:
+    """Name the runs resumed on another machine (their record's ``sessions``): their epochs were timed on each."""
+    flagged = []
+    for run in runs:
+        sessions = run.record.get("sessions") or []
+        if len({s["device"] for s in sessions}) > 1:
+            flagged.append(f"{run.record['run_id']} (" + ", ".join(f"{s['device']} from epoch {s['first_epoch']}"
+                                                                   for s in sessions) + ")")
+    if not flagged:
+        return None
+    return ("Trained on more than one machine, resumed on another: " + "; ".join(flagged) + ". Their `train s` adds "
+            "epochs timed on each machine.")
 
 
 # ---- README ----------------------------------------------------------------------------------------------------

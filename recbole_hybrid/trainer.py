@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -25,7 +26,7 @@ from recbole.utils import early_stopping
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
 from recbole_hybrid.finite import check_finite
-from recbole_hybrid.records import load_checkpoint, plain, save_checkpoint
+from recbole_hybrid.records import device_name, load_checkpoint, plain, save_checkpoint
 from recbole_hybrid.sequence_trainer import SequenceTrainer
 
 VALID_METRIC = "ndcg@10"
@@ -65,6 +66,9 @@ class LoopState:
     stopped: bool = False  # early stopping ended the run: a resume trains no further
     epochs: list[dict[str, Any]] = field(default_factory=list)
     train_time_s: float = 0.0
+    # one entry per start or resume: {"first_epoch", "device", "started"}; a run resumed on another machine has
+    # epoch times (and a train_time_s) from both
+    sessions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str | Path,
@@ -87,8 +91,9 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
 
     Returns:
         ``{"trainer", "epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
-        "test_filter_seen", "selection", "train_time_s", "evaluations"}``; ``evaluations`` holds the best
-        model's validation and test ``Evaluation`` (per-user ranks), not JSON: the runner saves them apart.
+        "test_filter_seen", "selection", "train_time_s", "sessions", "evaluations"}``; ``sessions`` lists each
+        start or resume that trained (first epoch, device, UTC start); ``evaluations`` holds the best model's
+        validation and test ``Evaluation`` (per-user ranks), not JSON: the runner saves them apart.
     """
     run_dir = Path(run_dir)
     best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
@@ -102,6 +107,9 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
         state = restore_training_state(last_path, model, trainer.optimizer, trainer.generators(), config["device"])
         log(f"resumed from {last_path} after epoch {state.epoch}" + (" (it had stopped early)" if state.stopped
                                                                       else ""))
+    if not state.stopped and state.epoch + 1 < config["epochs"]:
+        state.sessions.append({"first_epoch": state.epoch + 1, "device": device_name(config["device"]),
+                               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     for epoch in range(state.epoch + 1, config["epochs"]):
         if state.stopped:
             break
@@ -145,7 +153,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,
             "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
-            "train_time_s": state.train_time_s, "evaluations": {"valid": valid, "test": test}}
+            "train_time_s": state.train_time_s, "sessions": state.sessions,
+            "evaluations": {"valid": valid, "test": test}}
 
 
 class RecBoleEpochs:

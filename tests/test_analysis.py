@@ -409,3 +409,20 @@ def test_a_run_with_a_paused_epoch_is_named_beside_its_training_time(tmp_path):
     runs = load_runs(folder, "ml-1m", "paper")
     assert ("Training times: HybridLearnable-ml-1m-paper-seed2021 (slowest epoch 2750 s, median 45 s). An epoch over "
             "5 times the run's median means the process was paused") in "\n".join(findings(runs, tables))
+
+
+def test_a_run_resumed_on_another_machine_is_named_with_its_machines(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    path = folder / "HybridContinuous-ml-1m-paper-seed2020.json"
+    record = json.loads(path.read_text())
+    record["sessions"] = [{"first_epoch": 0, "device": "CPU x86_64 (2 cores)", "started": "2026-12-01T10:00:00"}]
+    path.write_text(json.dumps(record))
+    runs = load_runs(folder, "ml-1m", "paper")
+    tables = analysis.tables(runs, n_boot=100)
+    assert not any(s.startswith("Trained on more than one machine") for s in findings(runs, tables))
+    record["sessions"].append({"first_epoch": 2, "device": "CPU AMD EPYC (2 cores)", "started": "2026-12-02T10:00:00"})
+    path.write_text(json.dumps(record))
+    runs = load_runs(folder, "ml-1m", "paper")
+    assert ("Trained on more than one machine, resumed on another: HybridContinuous-ml-1m-paper-seed2020 (CPU x86_64 "
+            "(2 cores) from epoch 0, CPU AMD EPYC (2 cores) from epoch 2). Their `train s` adds epochs timed on each "
+            "machine.") in findings(runs, tables)

@@ -98,6 +98,10 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_same_numbers(tmp_path, ref
     assert len(resumed["epochs"]) == EPOCHS
     assert comparable(resumed) == comparable(reference)
     assert resumed["trainer"] == ("sequence" if mode == "sequence" else "fast")
+    # each start that trained is on record with its machine: the first from epoch 0, the resume from epoch 1
+    assert [s["first_epoch"] for s in resumed["sessions"]] == [0, 1]
+    assert [s["first_epoch"] for s in reference["sessions"]] == [0]
+    assert all(s["device"] == reference["device"] for s in resumed["sessions"])
 
 
 def test_same_seed_same_numbers(tmp_path, reference, mode):
@@ -125,6 +129,7 @@ def test_resume_after_early_stop_trains_no_further(tmp_path):
     again = run_experiment("HybridFixed", "ml-100k", [], overrides, run_id="stops", log=lines.append, resume=True)
     assert any("(it had stopped early)" in line for line in lines)
     assert len(again["epochs"]) == len(first["epochs"])
+    assert again["sessions"] == first["sessions"] and len(first["sessions"]) == 1  # a resume that trains nothing
     assert comparable(again) == comparable(first)
 
 
