@@ -144,8 +144,8 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
     emit = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else log
     bar = tqdm(plan, desc=f"{preset} on {dataset}", unit="run", disable=not progress, file=sys.stderr)
     for seed, label in bar:
-        model, control = LABELS.get(label, (label, {}))
-        run_settings = {**settings, **control, "seed": seed}
+        model, label_settings = LABELS.get(label, (label, {}))
+        run_settings = {**settings, **label_settings, "seed": seed}
         config = build_config(model, dataset, config_files, run_settings)
         rid = run_id(label, dataset, preset, seed, config["filter_seen"])
         bar.set_postfix_str(rid)
@@ -169,7 +169,7 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
 
 
 def main(argv: list[str]) -> int:
-    """``recbole-hybrid experiments PRESET|analyze|ablate|status ...``; returns the exit status (user mistakes raise)."""
+    """``recbole-hybrid experiments PRESET|analyze|ablate|status ...``; the exit status (user mistakes raise)."""
     from recbole_hybrid import ablation, progress
     from recbole_hybrid.report import analyze
     from recbole_hybrid.runs import AnalysisError
