@@ -4,6 +4,7 @@
     python benchmarks/speed_table.py results/benchmarks/profile_stock-cpu-ml-100k.json
     python benchmarks/speed_table.py results/benchmarks/sequence_speed-cpu-ml-1m.json
     python benchmarks/speed_table.py results/benchmarks/wallclock_quality-cpu-ml-1m.json
+    python benchmarks/speed_table.py results/benchmarks/validation_speed-cpu-ml-1m.json
 """
 
 from __future__ import annotations
@@ -125,7 +126,25 @@ def loss_weight_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-RENDERERS = {"profile_stock": profile_table, "sequence_loss_weights": loss_weight_table, "sequence_speed": sequence_table, "wallclock_quality": wallclock_table}
+def validation_table(record: dict) -> str:
+    """One full validation per model, RecBole's layers against the fused ones (``validation_speed.py``)."""
+    lines = [
+        f"{record['device']}, {record['dataset']}, {record['config']}, {record['users']:,} users, both candidate "
+        f"sets, torch threads {record['threads']}, median of {record['rounds']} interleaved rounds, {record['date']}",
+        "",
+        "| model | RecBole's layers, s | fused layers, s | fused / RecBole's | users whose rank differs | "
+        "largest metric difference |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in record["results"]:
+        lines.append(f"| {r['model']} | {r['plain_s']:.2f} | {r['fused_s']:.2f} | {r['fused_s'] / r['plain_s']:.2f} | "
+                     f"{r['users_rank_differs']} (seen excluded: {r['users_rank_filter_seen_differs']}) | "
+                     f"{r['max_metric_difference']:.1e} |")
+    return "\n".join(lines)
+
+
+RENDERERS = {"profile_stock": profile_table, "sequence_loss_weights": loss_weight_table, "sequence_speed": sequence_table, "validation_speed": validation_table,
+             "wallclock_quality": wallclock_table}
 
 if __name__ == "__main__":
     data = json.loads(Path(sys.argv[1]).read_text())

@@ -17,11 +17,14 @@ Filtered ranks (``filter_seen``) drop from the candidates every item the user in
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 import torch
+
+from recbole_hybrid.fused_layers import fused_inference
 
 CUTOFFS = (5, 10, 20)
 METRICS = ("ndcg", "hit", "mrr")
@@ -155,13 +158,19 @@ def trims_padding(model: torch.nn.Module) -> bool:
     return isinstance(model, (SASRec, HybridSASRec))
 
 
-def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> torch.Tensor:
+def full_sort_scores(model: torch.nn.Module, interaction, len_field: str, fused: bool = True) -> torch.Tensor:
     """``[B, n_items]`` ``model.full_sort_predict`` of a batch, in the batch's row order.
 
     For models that ``trims_padding``, rows are scored in chunks of similar history length, each cut to its longest
     row: at length 200 on ML-1M this skips most of the padded positions (the attention of a padded row costs as
-    much as a full one).
+    much as a full one). With ``fused``, RecBole's Transformer layers run as ``fused_layers.fused_inference`` (the
+    same function in fewer kernels).
     """
+    with fused_inference(model) if fused else contextlib.nullcontext():
+        return _full_sort_scores(model, interaction, len_field)
+
+
+def _full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> torch.Tensor:
     if not trims_padding(model):
         return model.full_sort_predict(interaction).view(len(interaction), -1)
     seq_field = model.ITEM_SEQ
@@ -180,7 +189,8 @@ def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> tor
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str) -> Evaluation:
+def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str,
+             fused: bool = True) -> Evaluation:
     """Rank every user's target of a RecBole full-sort sequential eval loader, with and without seen items.
 
     Args:
@@ -188,6 +198,7 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
         eval_data: RecBole's ``FullSortEvalDataLoader`` of the validation or test split (one row per user).
         seen: ``SeenItems.from_datasets`` of the splits before ``eval_data``'s.
         device: where the scores are computed and ranked; ranks come to the host once per batch.
+        fused: score with ``fused_layers.fused_inference`` (False: RecBole's layers as they are, for comparison).
     """
     dataset = eval_data._dataset
     uid_field, iid_field, len_field = dataset.uid_field, dataset.iid_field, dataset.config["ITEM_LIST_LENGTH_FIELD"]
@@ -205,7 +216,7 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
                 "the history lengths of the evaluated split do not match its earlier splits: evaluate() supports "
                 "RecBole's leave-one-out split (eval_args split LS, order TO, one target per user)"
             )
-        scores = full_sort_scores(model, interaction, len_field)
+        scores = full_sort_scores(model, interaction, len_field, fused)
         targets = interaction[iid_field]
         ranks = torch.stack(target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)))
         ranks = ranks.cpu().numpy()  # [2, B]: the batch's one transfer to the host
