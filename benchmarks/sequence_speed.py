@@ -2,7 +2,7 @@
 
     python benchmarks/sequence_speed.py [--dataset=ml-1m --data_path=../shared/data] [--steps=20] [--prefix_steps=3]
         [--rounds=2]
-        [--threads=2] [--probe] [--out=results/benchmarks/sequence_speed-cpu-ml-1m.json]
+        [--threads=2] [--probe] [--variants=sequence,prefix,...] [--out=results/benchmarks/sequence_speed-cpu-ml-1m.json]
 
 Settings: configs/ml-1m/2026-11-27-literature.yaml (length 200, hidden 64, 2 layers, dropout 0.2, CE), every window.
 Variants, each timed for ``--steps`` steps per round (prefix rows: ``--prefix_steps``; rounds interleave the
@@ -13,6 +13,8 @@ its step count:
   HybridResidual; ``sequence-fused``: HybridResidual with ``score_table: fused`` (the grid's HybridResidual-fused;
   its chunked CE multiplies ``[c_E h, c_G h]`` by ``[E, G]``), and ``sequence-fused-plain-ce`` the same with the
   plain CE of the full logits;
+- ``sequence-recbole-layers`` (SASRec, HybridDiscrete): with RecBole's own Transformer kernels
+  (``fused_layers: False``; every other variant fuses them as runs do, ``recbole_hybrid/fused_layers.py``);
 - ``sequence-random-batches`` and ``sequence-plain-ce`` (SASRec): each speed choice undone, to show what it gives;
   ``sequence-probe-scheme`` (SASRec): both undone, i.e. the reference probe's scheme (random batches cut to their
   longest window, ``F.cross_entropy`` of the full logits) in this code, timed in the same rounds;
@@ -46,6 +48,7 @@ from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fast_trainer import FastTrainer
+from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import device_name, versions, write_json
 from recbole_hybrid.runner import load_data
 from recbole_hybrid.sequence_trainer import SequenceTrainer
@@ -63,6 +66,8 @@ class Variant:
         self.name, self.model_name = name, model_name
         init_seed(config["seed"], config["reproducibility"])
         self.model = resolve_model(model_name)(config, train_data.dataset).to(config["device"])
+        if config["fused_layers"]:
+            fuse_layers(self.model)  # as runs train (trainer.fit_and_test)
         self.device = torch.device(config["device"])
         self.bf16 = "bf16" in name.split("-")
         if "compile" in name.split("-"):
@@ -136,6 +141,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--bf16", action="store_true", help="also bf16 autocast variants (SASRec, HybridDiscrete)")
     parser.add_argument("--compile", action="store_true", help="also torch.compile variants (SASRec, HybridDiscrete)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per variant before the rounds")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated variant names to time (default: all of them)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -148,15 +155,20 @@ def main(argv: list[str]) -> int:
     data = None  # one copy of the split for every variant: the data settings are the same for all
     for name, models in (("sequence", ("SASRec", *HYBRIDS, "HybridResidual")), ("sequence-fused", ("HybridResidual",)),
                          ("sequence-fused-plain-ce", ("HybridResidual",)),
+                         ("sequence-recbole-layers", ("SASRec", "HybridDiscrete")),
                          ("sequence-random-batches", ("SASRec",)),
                          ("sequence-plain-ce", ("SASRec",)), ("sequence-probe-scheme", ("SASRec",)),
                          *((name, ("SASRec", "HybridDiscrete")) for name in device_variants),
                          ("prefix", args.prefix_models.split(","))):
+        if args.variants and name not in args.variants.split(","):
+            continue
         for model_name in models:
             overrides = settings if name.startswith("sequence") else {
                 **settings, "train_mode": "prefix", "train_batch_size": args.prefix_batch}
             if name.startswith("sequence-fused"):
                 overrides = {**settings, "score_table": "fused"}
+            if name == "sequence-recbole-layers":
+                overrides = {**settings, "fused_layers": False}
             config = build_config(model_name, args.dataset, [str(CONFIG)], overrides)
             if data is None:
                 data = config, load_data(config)

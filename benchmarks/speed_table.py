@@ -66,7 +66,8 @@ def sequence_table(record: dict) -> str:
     """Sequence against prefix epochs (``sequence_speed.py``), as ratios measured in the same interleaved rounds."""
     rows = record["results"]
     timed = [r for r in rows if "s_per_step" in r]
-    ref = next(r["epoch_s"] for r in timed if (r["variant"], r["model"]) == ("sequence-probe-scheme", "SASRec"))
+    ref = next((r["epoch_s"] for r in timed if (r["variant"], r["model"]) == ("sequence-probe-scheme", "SASRec")),
+               None)  # absent when --variants left it out
     seq = next(r["epoch_s"] for r in timed if (r["variant"], r["model"]) == ("sequence", "SASRec"))
     lines = [
         f"{record['device']}, {record['dataset']}, {record['config']}, torch threads {record['threads']}, "
@@ -79,8 +80,9 @@ def sequence_table(record: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in timed:
+        vs_probe = "" if ref is None else f"{r['epoch_s'] / ref:.2f}"
         lines.append(f"| {r['variant']} | {r['model']} | {r['steps_per_epoch']} | {r['s_per_step']:.3f} | "
-                     f"{r['epoch_s']:.1f} | {r['epoch_s'] / ref:.2f} | {r['epoch_s'] / seq:.2f} |")
+                     f"{r['epoch_s']:.1f} | {vs_probe} | {r['epoch_s'] / seq:.2f} |")
     probe = [r for r in rows if r["variant"] == "probe"]
     tail = f"One full validation (6,034 users, both candidate sets): {record['valid_s']:.1f} s."
     if probe:

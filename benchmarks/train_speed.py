@@ -38,6 +38,7 @@ from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.fast_trainer import FastTrainer
+from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import device_name, versions, write_json
 from recbole_hybrid.runner import load_data
 
@@ -71,6 +72,8 @@ class Variant:
         self.model = resolve_model(model_name)(config, full_train).to(config["device"])  # graph from the full split
         loader = TrainDataLoader(config, rows, None, shuffle=True)
         if name.startswith("fast"):
+            if config["fused_layers"]:
+                fuse_layers(self.model)  # as runs train; the stock variants keep RecBole's kernels
             fast = FastTrainer(config, self.model, loader)
             self.epoch = fast.train_epoch
         else:

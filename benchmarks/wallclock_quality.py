@@ -33,6 +33,7 @@ import torch
 from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.evaluation import SeenItems, evaluate
+from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import device_name, versions, write_json
 from recbole_hybrid.runner import load_data
 from recbole_hybrid.trainer import build_epoch_trainer
@@ -64,6 +65,8 @@ class Scheme:
         self.seen = SeenItems.from_datasets([train.dataset], self.valid._dataset)
         init_seed(self.config["seed"], self.config["reproducibility"])
         self.model = resolve_model(model_name)(self.config, train.dataset).to(self.config["device"])
+        if self.config["fused_layers"]:
+            fuse_layers(self.model)  # as runs train (trainer.fit_and_test)
         self.trainer_name, self.trainer = build_epoch_trainer(self.config, self.model, train)
         self.stream = self._steps()
         self.train_s, self.steps = 0.0, 0

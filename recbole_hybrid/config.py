@@ -169,8 +169,9 @@ def check_config(config: Config, model_cls: type) -> None:
     cutoffs = [topk] if _is_int(topk) else topk
     if not isinstance(cutoffs, list) or not cutoffs or not all(_is_int(k) and k >= 1 for k in cutoffs):
         raise ConfigError(f"topk={topk!r} must be an integer >= 1 or a non-empty list of them")
-    if not isinstance(config["filter_seen"], bool):
-        raise ConfigError(f"filter_seen={config['filter_seen']!r} must be True or False")
+    for key in ("filter_seen", "fused_layers"):
+        if not isinstance(config[key], bool):
+            raise ConfigError(f"{key}={config[key]!r} must be True or False")
     if config["valid_metric"].lower() != "ndcg@10":
         raise ConfigError(f"valid_metric={config['valid_metric']!r}: model selection uses validation NDCG@10")
     if 10 not in cutoffs:

@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from recbole_hybrid.fused_layers import fused_inference
+from recbole_hybrid.fused_layers import fused_kernels
 
 CUTOFFS = (5, 10, 20)
 METRICS = ("ndcg", "hit", "mrr")
@@ -163,10 +163,10 @@ def full_sort_scores(model: torch.nn.Module, interaction, len_field: str, fused:
 
     For models that ``trims_padding``, rows are scored in chunks of similar history length, each cut to its longest
     row: at length 200 on ML-1M this skips most of the padded positions (the attention of a padded row costs as
-    much as a full one). With ``fused``, RecBole's Transformer layers run as ``fused_layers.fused_inference`` (the
+    much as a full one). With ``fused``, RecBole's Transformer layers run as ``fused_layers.fused_kernels`` (the
     same function in fewer kernels).
     """
-    with fused_inference(model) if fused else contextlib.nullcontext():
+    with fused_kernels(model) if fused else contextlib.nullcontext():
         return _full_sort_scores(model, interaction, len_field)
 
 
@@ -198,7 +198,7 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
         eval_data: RecBole's ``FullSortEvalDataLoader`` of the validation or test split (one row per user).
         seen: ``SeenItems.from_datasets`` of the splits before ``eval_data``'s.
         device: where the scores are computed and ranked; ranks come to the host once per batch.
-        fused: score with ``fused_layers.fused_inference`` (False: RecBole's layers as they are, for comparison).
+        fused: score with ``fused_layers.fused_kernels`` (False: RecBole's layers as they are, for comparison).
     """
     dataset = eval_data._dataset
     uid_field, iid_field, len_field = dataset.uid_field, dataset.iid_field, dataset.config["ITEM_LIST_LENGTH_FIELD"]

@@ -26,8 +26,8 @@ NOT_DEFINING = frozenset({
     "port",
     # what is displayed or logged
     "state", "show_progress", "log_wandb", "wandb_project", "loss_decimal_place", "metric_decimal_place",
-    # speed only: the same numbers at any value
-    "eval_batch_size", "fast_check_every",
+    # speed only: the same numbers at any value (fused_layers: the same function and dropout masks, other kernels)
+    "eval_batch_size", "fast_check_every", "fused_layers",
     # the budget: may be raised on resume
     "epochs",
     # what train_batch_size: auto stands for; the batch a run used is train_batch_size itself

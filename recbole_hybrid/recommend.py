@@ -27,7 +27,7 @@ from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.errors import UsageError
 from recbole_hybrid.flags import command_parser, parse_command
-from recbole_hybrid.fused_layers import fused_inference
+from recbole_hybrid.fused_layers import fused_kernels
 from recbole_hybrid.records import load_checkpoint
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
@@ -106,7 +106,7 @@ class Recommender:
             seqs[row, :len(recent)] = recent
             lengths[row] = len(recent)
         batch = Interaction({self.model.ITEM_SEQ: seqs, self.model.ITEM_SEQ_LEN: lengths}).to(self.device)
-        with fused_inference(self.model):
+        with fused_kernels(self.model):
             scores = self.model.full_sort_predict(batch).cpu()  # [B, n_items]
         scores[:, 0] = -torch.inf  # padding id
         if exclude_seen:

@@ -33,15 +33,17 @@ BASELINE = "SASRec"
 
 #: Config keys that say where or how a run was executed, not what it computed: never compared. Devices, paths,
 #: logging, evaluation batch size (ranks do not depend on it), the trainer choice (``fast`` and ``recbole`` draw
-#: the same batches and optimise the same loss; ``fast_bf16``, which changes the arithmetic, IS compared) and the
-#: defaults of ``train_batch_size: auto`` (records hold the batch used; ``train_mode`` and it ARE compared).
+#: the same batches and optimise the same loss; ``fast_bf16``, which changes the arithmetic, IS compared),
+#: ``fused_layers`` (the same function and dropout masks in other kernels: float summation order only; records
+#: older than the key ran RecBole's kernels) and the defaults of ``train_batch_size: auto`` (records hold the batch
+#: used; ``train_mode`` and it ARE compared).
 IGNORED_KEYS = frozenset({
     "seed", "model", "label",
     "device", "gpu_id", "use_gpu", "local_rank", "worker", "single_spec", "nproc", "world_size", "offset", "ip",
     "port", "data_path", "checkpoint_dir", "results_dir", "graph_cache_dir", "dataset_save_path",
     "dataloaders_save_path", "save_dataset", "save_dataloaders", "allow_download", "state", "show_progress",
     "log_wandb", "wandb_project", "metric_decimal_place", "loss_decimal_place", "eval_batch_size", "trainer",
-    "fast_check_every", "fast_compile", "sequence_batch_default", "prefix_batch_default",
+    "fast_check_every", "fast_compile", "fused_layers", "sequence_batch_default", "prefix_batch_default",
 })
 
 #: One model's own settings (glob patterns), which a comparison varies between its models: never compared.

@@ -26,6 +26,7 @@ from recbole.utils import early_stopping
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
 from recbole_hybrid.finite import check_finite
+from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import device_name, load_checkpoint, plain, save_checkpoint
 from recbole_hybrid.sequence_trainer import SequenceTrainer
 
@@ -87,7 +88,9 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     ``valid``, ``valid_filter_seen``) right after it ends: Ray Tune reports from there. Selection uses the
     validation NDCG@10 over all items, or without each user's seen items when ``config["filter_seen"]``.
 
-    Who trains each epoch follows ``train_mode`` and ``trainer`` (``build_epoch_trainer``).
+    Who trains each epoch follows ``train_mode`` and ``trainer`` (``build_epoch_trainer``). With
+    ``config["fused_layers"]`` the model's RecBole Transformer layers are swapped for their fused forms first
+    (``fused_layers.fuse_layers``: the same function), and evaluation scores with them.
 
     Returns:
         ``{"trainer", "epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
@@ -97,6 +100,9 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     """
     run_dir = Path(run_dir)
     best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
+    fused = config["fused_layers"]
+    if fused:
+        fuse_layers(model)
     which, trainer = build_epoch_trainer(config, model, train_data)
     seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
     seen_test = None if test_data is None else SeenItems.from_datasets(
@@ -123,7 +129,7 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
         line = f"epoch {epoch:3d}  loss {loss:.4f}  {seconds:6.1f}s"
         if (epoch + 1) % config["eval_step"] == 0 or epoch + 1 == config["epochs"]:
             start = time.perf_counter()
-            evaluation = evaluate(model, valid_data, seen_valid, config["device"])
+            evaluation = evaluate(model, valid_data, seen_valid, config["device"], fused)
             valid = getattr(evaluation, selected)
             entry.update(valid=evaluation.metrics, valid_filter_seen=evaluation.metrics_filter_seen,
                          valid_time_s=time.perf_counter() - start)
@@ -147,8 +153,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
         save_checkpoint(best_path, model, config, epoch=state.best_epoch, valid=state.best_valid)
     model.load_state_dict(load_checkpoint(best_path, map_location=config["device"])["state_dict"])
     # the best epoch's validation again, for its per-user ranks (a resumed run holds only its metrics)
-    valid = evaluate(model, valid_data, seen_valid, config["device"])
-    test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"])
+    valid = evaluate(model, valid_data, seen_valid, config["device"], fused)
+    test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"], fused)
     return {"trainer": which, "epochs": state.epochs, "best_epoch": state.best_epoch,
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,

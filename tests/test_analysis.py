@@ -174,6 +174,18 @@ def test_a_record_missing_a_compared_key_or_from_other_data_is_refused(tmp_path)
         load_runs(folder, "ml-1m", "paper")
 
 
+def test_records_with_and_without_fused_layers_compare(tmp_path):
+    """Records from before ``fused_layers`` (RecBole's kernels) sit in one table with records that fused them."""
+    folder = write_grid(tmp_path / "runs")
+    every = len(load_runs(folder, "ml-1m", "paper"))
+    for seed, fused in ((2021, True), (2022, False)):
+        path = folder / f"SASRec-ml-1m-paper-seed{seed}.json"
+        record = json.loads(path.read_text())
+        record["config"]["fused_layers"] = fused
+        path.write_text(json.dumps(record))
+    assert len(load_runs(folder, "ml-1m", "paper")) == every
+
+
 def test_a_record_older_than_train_mode_counts_as_prefix_rows(tmp_path):
     """The grid's records have no ``train_mode``: with a newer prefix record they agree, with a sequence one not."""
     folder = write_grid(tmp_path / "runs")

@@ -1,6 +1,8 @@
-"""The fused evaluation layers compute RecBole's function, only in eval mode, and leave the model as it was."""
+"""The fused layers compute RecBole's function and draw its dropout masks; a run trains and scores with them."""
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from recbole.model.layers import FeedForward, MultiHeadAttention
 from recbole_hybrid import evaluation, fused_layers
 from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.fused_layers import FusedFeedForward, FusedMultiHeadAttention, fused_inference
+from recbole_hybrid.fused_layers import FusedFeedForward, FusedMultiHeadAttention, fused_kernels
 
 from tests.conftest import TINY
 
@@ -41,11 +43,32 @@ def test_fused_scores_equal_recbole_layers_in_eval_mode(ml100k_data, tmp_path, m
     batch = _valid_batch(valid)
     with torch.no_grad():
         plain = model.full_sort_predict(batch)
-        with fused_inference(model):
+        with fused_kernels(model):
             assert set(_classes(model)) == {FusedMultiHeadAttention, FusedFeedForward}
             fused = model.full_sort_predict(batch)
     assert set(_classes(model)) == {MultiHeadAttention, FeedForward}  # restored
     torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_each_layer_computes_recbole_function_on_wide_inputs(training):
+    """Layer by layer, inputs of scale 3 (where an approximate GELU or a wrong scale shows), dropout masks drawn
+    from the same seed: outputs and input gradients agree."""
+    from recbole.model.layers import TransformerLayer
+
+    torch.manual_seed(0)
+    layer = TransformerLayer(2, 32, 64, 0.3, 0.3, "gelu", 1e-12).train(training)
+    x = (3 * torch.randn(4, 9, 32)).requires_grad_()
+    mask = torch.where(torch.tril(torch.ones(9, 9, dtype=torch.bool)), 0.0, -10000.0).expand(4, 1, 9, 9)
+    outputs = []
+    for fused in (False, True):
+        torch.manual_seed(1)
+        with fused_kernels(layer) if fused else contextlib.nullcontext():
+            out = layer(x, mask)
+        (grad,) = torch.autograd.grad(out.square().sum(), x)
+        outputs.append((out.detach(), grad))
+    torch.testing.assert_close(outputs[1][0], outputs[0][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(outputs[1][1], outputs[0][1], rtol=1e-4, atol=1e-4)
 
 
 def test_the_fused_kernels_run(ml100k_data, tmp_path, monkeypatch):
@@ -60,21 +83,36 @@ def test_the_fused_kernels_run(ml100k_data, tmp_path, monkeypatch):
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(fused_layers.F, {"sdpa": "scaled_dot_product_attention", "gelu": "gelu"}[name], counted)
-    with torch.no_grad(), fused_inference(model):
+    with torch.no_grad(), fused_kernels(model):
         model.full_sort_predict(_valid_batch(valid))
     assert calls == {"sdpa": 2, "gelu": 2}  # one of each per layer
 
 
-def test_train_mode_runs_recbole_forward_with_the_same_dropout_masks(ml100k_data, tmp_path):
-    _, _, train, valid, _ = ml100k_data
-    model = _model("HybridDiscrete", train, tmp_path, hidden_dropout_prob=0.3, attn_dropout_prob=0.3).train()
-    batch = _valid_batch(valid)
-    torch.manual_seed(1)
-    plain = model.full_sort_predict(batch)
-    torch.manual_seed(1)
-    with fused_inference(model):
-        fused = model.full_sort_predict(batch)
-    assert torch.equal(fused, plain)
+def _train_step(model, batch, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    loss = model.calculate_loss(batch)
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("attn_dropout", [0.3, 0.0])
+def test_a_training_step_gives_recbole_layers_loss_and_gradients(ml100k_data, tmp_path, attn_dropout):
+    """Same seed, same dropout masks: the loss and every gradient agree (with attention dropout, and without it,
+    where the attention is one ``scaled_dot_product_attention`` with its own backward)."""
+    _, _, train, _, _ = ml100k_data
+    model = _model("HybridDiscrete", train, tmp_path, hidden_dropout_prob=0.3, attn_dropout_prob=attn_dropout,
+                   train_mode="prefix").train()
+    batch = next(iter(train))
+    plain_loss, plain_grads = _train_step(model, batch, seed=1)
+    with fused_kernels(model):
+        fused_loss, fused_grads = _train_step(model, batch, seed=1)
+    torch.testing.assert_close(fused_loss, plain_loss, rtol=1e-5, atol=1e-6)
+    assert fused_grads.keys() == plain_grads.keys()
+    for name in plain_grads:
+        torch.testing.assert_close(fused_grads[name], plain_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    other_masks, _ = _train_step(model, batch, seed=2)
+    assert not torch.allclose(other_masks, plain_loss, rtol=1e-5, atol=1e-6)  # the masks do matter at this size
 
 
 def test_another_activation_keeps_its_own(ml100k_data, tmp_path):
@@ -83,7 +121,7 @@ def test_another_activation_keeps_its_own(ml100k_data, tmp_path):
     batch = _valid_batch(valid)
     with torch.no_grad():
         plain = model.full_sort_predict(batch)
-        with fused_inference(model):
+        with fused_kernels(model):
             fused = model.full_sort_predict(batch)
     torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
 
@@ -96,7 +134,7 @@ def test_classes_are_restored_when_the_block_raises_and_subclasses_are_left_alon
     model = _model("SASRec", train, tmp_path)
     own = model.trm_encoder.layer[0].multi_head_attention
     own.__class__ = OwnAttention
-    with pytest.raises(RuntimeError, match="inside"), fused_inference(model):
+    with pytest.raises(RuntimeError, match="inside"), fused_kernels(model):
         assert type(own) is OwnAttention
         assert type(model.trm_encoder.layer[1].multi_head_attention) is FusedMultiHeadAttention
         raise RuntimeError("inside")
@@ -112,3 +150,34 @@ def test_evaluate_fused_and_plain_give_the_same_ranks(ml100k_data, tmp_path):
     plain = evaluation.evaluate(model, valid, seen, "cpu", fused=False)
     assert np.array_equal(fused.rank, plain.rank)
     assert np.array_equal(fused.rank_filter_seen, plain.rank_filter_seen)
+
+
+def test_a_run_trains_and_scores_with_the_fused_layers_unless_switched_off(tmp_path, tiny, monkeypatch):
+    from recbole_hybrid import trainer
+
+    seen_classes = []
+    real_fit = trainer.fit_and_test
+
+    def fit_and_look(config, model, *args, **kwargs):
+        result = real_fit(config, model, *args, **kwargs)
+        seen_classes.append(set(_classes(model)))
+        return result
+
+    monkeypatch.setattr("recbole_hybrid.runner.fit_and_test", fit_and_look)
+    from recbole_hybrid.runner import run_experiment
+
+    settings = {**tiny, "train_mode": "sequence", "train_batch_size": 64}
+    records = {fused: run_experiment("SASRec", "ml-100k", [], {**settings, "fused_layers": fused},
+                                     run_id=f"fused-{fused}", log=lambda *_: None) for fused in (True, False)}
+    assert seen_classes == [{FusedMultiHeadAttention, FusedFeedForward}, {MultiHeadAttention, FeedForward}]
+    assert records[True]["fingerprint"] == records[False]["fingerprint"]  # speed only: the same run
+    losses = [[e["train_loss"] for e in records[fused]["epochs"]] for fused in (True, False)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    assert records[True]["best_valid"]["ndcg@10"] == pytest.approx(records[False]["best_valid"]["ndcg@10"], abs=2e-3)
+
+
+def test_fused_layers_must_be_a_bool(tiny):
+    from recbole_hybrid.errors import ConfigError
+
+    with bare_argv(), pytest.raises(ConfigError, match="fused_layers='yes' must be True or False"):
+        build_config("SASRec", "ml-100k", [], {**tiny, "fused_layers": "yes"})
