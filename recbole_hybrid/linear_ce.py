@@ -32,9 +32,14 @@ class LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, n, chunk):
             hc, tc = h[start:start + chunk], target[start:start + chunk]
             logits = hc @ w.t()  # [c, n_items]
-            lse = torch.logsumexp(logits, 1)
-            loss += (lse - logits.gather(1, tc.unsqueeze(1)).squeeze(1)).sum()
-            prob = logits.sub_(lse.unsqueeze(1)).exp_()  # softmax, in place of the logits
+            picked = logits.gather(1, tc.unsqueeze(1)).squeeze(1)  # [c] the targets' logits
+            # one exp per logit (logsumexp and then the softmax would take two): shift by the row max in place,
+            # exponentiate in place, and the row sum gives both the log-sum-exp and the softmax's denominator
+            top = logits.amax(1, keepdim=True)  # [c, 1]
+            prob = logits.sub_(top).exp_()
+            total = prob.sum(1, keepdim=True)  # [c, 1]
+            loss += (top.squeeze(1) + total.log().squeeze(1) - picked).sum()
+            prob.div_(total)  # softmax, in place of the logits
             prob[torch.arange(len(tc), device=tc.device), tc] -= 1
             grad_h[start:start + chunk] = prob @ w
             grad_w.addmm_(prob.t(), hc)

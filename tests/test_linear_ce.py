@@ -44,3 +44,21 @@ def test_under_bf16_autocast_the_chunked_ce_stays_float32():
     loss.backward()
     assert loss.dtype == torch.float32 and torch.equal(loss, reference)
     assert torch.equal(hidden.grad, grads[0]) and torch.equal(table.grad, grads[1])
+
+
+def test_large_logits_do_not_overflow():
+    """Logits far beyond float32's exp range (about 88): the row max is taken out before the exponent."""
+    g = torch.Generator().manual_seed(2)
+    hidden = (40 * torch.randn(64, 16, generator=g)).requires_grad_()
+    table = torch.randn(30, 16, generator=g, requires_grad=True)
+    target = torch.randint(1, 30, (64,), generator=g)
+    assert (hidden @ table.t()).abs().max() > 200
+    F.cross_entropy(hidden @ table.t(), target).backward()
+    plain = hidden.grad.clone(), table.grad.clone()
+    hidden.grad = table.grad = None
+    loss = linear_cross_entropy(hidden, table, target, 16)
+    loss.backward()
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, F.cross_entropy(hidden @ table.t(), target))
+    torch.testing.assert_close(hidden.grad, plain[0])
+    torch.testing.assert_close(table.grad, plain[1])
