@@ -8,9 +8,9 @@ function:
 
 - ``FusedMultiHeadAttention``: one ``F.scaled_dot_product_attention`` (RecBole's additive mask and scale passed in,
   so it adds exactly the same terms) wherever no attention dropout is drawn (eval mode, or ``attn_dropout_prob``
-  0); in training with attention dropout, RecBole's ops with the scale folded into the queries, the mask added
-  once, and the same ``nn.Dropout`` on the same ``[B, heads, T, T]`` probabilities, so dropout draws the same
-  masks from the same generator in the same order;
+  0); in training with attention dropout, RecBole's ops with the scale folded into the queries (a pass over
+  ``[B, heads, T, d]`` instead of ``[B, heads, T, T]``) and the same ``nn.Dropout`` on the same ``[B, heads, T, T]``
+  probabilities, so dropout draws the same masks from the same generator in the same order;
 - ``FusedFeedForward``: ``F.gelu`` (the same erf form), when the layer's activation is RecBole's ``gelu``.
 
 Outputs and gradients agree with RecBole's layers up to float summation order (tests/test_fused_layers.py).

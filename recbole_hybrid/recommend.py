@@ -27,7 +27,7 @@ from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.errors import UsageError
 from recbole_hybrid.flags import command_parser, parse_command
-from recbole_hybrid.fused_layers import fused_kernels
+from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import load_checkpoint
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
@@ -69,6 +69,8 @@ class Recommender:
         train = self.dataset.build()[0]
         self.model = resolve_model(plain["model"])(self.config, train).to(device)
         self.model.load_state_dict(saved["state_dict"])
+        if self.config["fused_layers"]:  # the same scores in fewer kernels (a checkpoint older than the key: too)
+            fuse_layers(self.model)
         self.model.eval()
         self.device = device
         self.titles = item_titles(self.config)
@@ -106,8 +108,7 @@ class Recommender:
             seqs[row, :len(recent)] = recent
             lengths[row] = len(recent)
         batch = Interaction({self.model.ITEM_SEQ: seqs, self.model.ITEM_SEQ_LEN: lengths}).to(self.device)
-        with fused_kernels(self.model):
-            scores = self.model.full_sort_predict(batch).cpu()  # [B, n_items]
+        scores = self.model.full_sort_predict(batch).cpu()  # [B, n_items]
         scores[:, 0] = -torch.inf  # padding id
         if exclude_seen:
             for row, uid in enumerate(uids):

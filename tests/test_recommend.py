@@ -93,3 +93,10 @@ def test_command_line_prints_and_writes_csv(saved, tmp_path, capsys):
     assert "recbole-hybrid recommend: error: unknown user(s) 424242" in capsys.readouterr().err
     assert console(["recommend", f"--checkpoint={tmp_path / 'missing.pth'}", "--users=1"]) == 2
     assert "missing.pth not found" in capsys.readouterr().err
+
+
+def test_the_recommender_scores_with_the_fused_layers_its_config_asks_for(recommender):
+    from recbole_hybrid.fused_layers import FusedFeedForward, FusedMultiHeadAttention
+
+    assert recommender.config["fused_layers"] is True
+    assert {FusedMultiHeadAttention, FusedFeedForward} <= {type(m) for m in recommender.model.modules()}
