@@ -400,6 +400,17 @@ def wait_for_checkpoint(tmp_path: Path, index: int, proc: subprocess.Popen, log:
     return found[0].parent
 
 
+def last_result(trial_dir: Path, proc: subprocess.Popen, log: Path) -> dict:
+    """The trial's last reported result: Ray may create the checkpoint folder before it writes ``result.json``
+    (seen on a loaded machine), so wait for a whole line."""
+    deadline = time.time() + 60
+    path = trial_dir / "result.json"
+    while not (text := path.read_text() if path.is_file() else "").endswith("\n"):
+        assert proc.poll() is None and time.time() < deadline, log.read_text()
+        time.sleep(0.5)
+    return json.loads(text.splitlines()[-1])
+
+
 def test_crashed_trial_restarts_and_interrupted_search_resumes_from_checkpoints(tmp_path):
     log = tmp_path / "first.log"
     with log.open("w") as out:
@@ -407,7 +418,7 @@ def test_crashed_trial_restarts_and_interrupted_search_resumes_from_checkpoints(
                                            epochs=3), env=ENV, stdout=out, stderr=subprocess.STDOUT, text=True)
         trial_dir = wait_for_checkpoint(tmp_path, 0, proc, log)
         # Crash: kill the trial's worker process (its pid is in Ray's result) after epoch 0; Ray restarts the trial.
-        worker = json.loads((trial_dir / "result.json").read_text().splitlines()[-1])["pid"]
+        worker = last_result(trial_dir, proc, log)["pid"]
         os.kill(worker, signal.SIGKILL)
         wait_for_checkpoint(tmp_path, 1, proc, log)
         proc.send_signal(signal.SIGINT)  # then Ctrl-C: Ray saves the experiment and stops
