@@ -1,4 +1,4 @@
-"""One full-ranking validation of ML-1M, RecBole's Transformer layers against their fused forms (``fused_layers``), per model.
+"""One full-ranking validation of ML-1M per model: RecBole's Transformer layers against ``fused_layers``.
 
     python benchmarks/validation_speed.py [--dataset=ml-1m --data_path=../shared/data] [--rounds=3] [--threads=2]
         [--out=results/benchmarks/validation_speed-cpu-ml-1m.json]
