@@ -237,3 +237,22 @@ def test_committed_benchmark_json_renders_its_readme_table(name):
     if record["benchmark"] in ("train_speed", "sequence_speed"):  # a header row and one row per timed result
         timed = [r for r in record["results"] if r.get("variant") != "probe"]
         assert sum(line.startswith("| ") for line in text.splitlines()) == len(timed) + 1
+
+
+def test_validation_benchmark_times_both_forms_of_each_model(tmp_path):
+    out = tmp_path / "validation.json"
+    cmd = [sys.executable, "benchmarks/validation_speed.py", "--dataset=ml-100k", "--models=SASRec,HybridDiscrete",
+           "--rounds=1", "--threads=1", f"--out={out}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    record = json.loads(out.read_text())
+    assert record["benchmark"] == "validation_speed" and 900 < record["users"] <= 943  # ml-100k after the filters
+    assert [r["model"] for r in record["results"]] == ["SASRec", "HybridDiscrete"]
+    for r in record["results"]:
+        assert r["plain_s"] > 0 and r["fused_s"] > 0
+        assert r["max_metric_difference"] <= 2e-3  # the same function: at most a near-tie moves
+    spec = importlib.util.spec_from_file_location("speed_table", ROOT / "benchmarks" / "speed_table.py")
+    speed_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed_table)
+    rows = [line for line in speed_table.validation_table(record).splitlines() if line.startswith("| ")]
+    assert len(rows) == 3 and rows[1].startswith("| SASRec | ")
