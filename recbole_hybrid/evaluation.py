@@ -158,19 +158,13 @@ def trims_padding(model: torch.nn.Module) -> bool:
     return isinstance(model, (SASRec, HybridSASRec))
 
 
-def full_sort_scores(model: torch.nn.Module, interaction, len_field: str, fused: bool = True) -> torch.Tensor:
+def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> torch.Tensor:
     """``[B, n_items]`` ``model.full_sort_predict`` of a batch, in the batch's row order.
 
     For models that ``trims_padding``, rows are scored in chunks of similar history length, each cut to its longest
     row: at length 200 on ML-1M this skips most of the padded positions (the attention of a padded row costs as
-    much as a full one). With ``fused``, RecBole's Transformer layers run as ``fused_layers.fused_kernels`` (the
-    same function in fewer kernels).
+    much as a full one).
     """
-    with fused_kernels(model) if fused else contextlib.nullcontext():
-        return _full_sort_scores(model, interaction, len_field)
-
-
-def _full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> torch.Tensor:
     if not trims_padding(model):
         return model.full_sort_predict(interaction).view(len(interaction), -1)
     seq_field = model.ITEM_SEQ
@@ -205,24 +199,26 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
     max_len = dataset.config["MAX_ITEM_LIST_LENGTH"]
     model.eval()
     out: dict[str, list[np.ndarray]] = {"user_id": [], "rank": [], "rank_filter_seen": []}
-    for interaction, history_index, _, _ in eval_data:
-        if history_index is not None:
-            raise ValueError("evaluate() expects a sequential model's full-sort loader (RecBole gives no history)")
-        interaction = interaction.to(device)
-        users = interaction[uid_field].cpu().numpy()
-        capped = np.minimum(seen.length[users], max_len)
-        if not np.array_equal(capped, interaction[len_field].cpu().numpy()):
-            raise ValueError(
-                "the history lengths of the evaluated split do not match its earlier splits: evaluate() supports "
-                "RecBole's leave-one-out split (eval_args split LS, order TO, one target per user)"
-            )
-        scores = full_sort_scores(model, interaction, len_field, fused)
-        targets = interaction[iid_field]
-        ranks = torch.stack(target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)))
-        ranks = ranks.cpu().numpy()  # [2, B]: the batch's one transfer to the host
-        out["user_id"].append(users)
-        out["rank"].append(ranks[0])
-        out["rank_filter_seen"].append(ranks[1])
+    with fused_kernels(model) if fused else contextlib.nullcontext():  # once per split, not per batch
+        for interaction, history_index, _, _ in eval_data:
+            if history_index is not None:
+                raise ValueError("evaluate() expects a sequential model's full-sort loader "
+                                 "(RecBole gives no history)")
+            interaction = interaction.to(device)
+            users = interaction[uid_field].cpu().numpy()
+            capped = np.minimum(seen.length[users], max_len)
+            if not np.array_equal(capped, interaction[len_field].cpu().numpy()):
+                raise ValueError(
+                    "the history lengths of the evaluated split do not match its earlier splits: evaluate() "
+                    "supports RecBole's leave-one-out split (eval_args split LS, order TO, one target per user)"
+                )
+            scores = full_sort_scores(model, interaction, len_field)
+            targets = interaction[iid_field]
+            ranks = torch.stack(target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)))
+            ranks = ranks.cpu().numpy()  # [2, B]: the batch's one transfer to the host
+            out["user_id"].append(users)
+            out["rank"].append(ranks[0])
+            out["rank_filter_seen"].append(ranks[1])
     arrays = {key: np.concatenate(value) for key, value in out.items()}
     if len(np.unique(arrays["user_id"])) != len(arrays["user_id"]):
         raise ValueError("a user has several targets in the evaluated split: evaluate() supports one per user "
