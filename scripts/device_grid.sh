@@ -13,7 +13,10 @@
 #
 # BENCH=1 first runs benchmarks/sequence_speed.py (issue 9's GPU table: sequence vs prefix, bf16, torch.compile) for
 # at most BENCH_LIMIT seconds (200), its JSON into $OUT; render it with benchmarks/speed_table.py.
-# Environment: RECIPE (literature-target), PROCS (4 processes), LIMIT (seconds, 420), MODELS (all eight labels),
+# Each process runs the stages of scripts/run_literature_grid.sh in order: MODELS (the six labels of the issue's
+# table, every seed) and then LATER (the two redesigns; empty: none), all within the one deadline LIMIT seconds from
+# the start of the grid.
+# Environment: RECIPE (literature-target), PROCS (4 processes), LIMIT (seconds, 420), MODELS, LATER,
 # SEEDS (3), DATASET (ml-1m), DATA_PATH (.device/data; empty: RecBole's own for ml-100k), RESULTS_DIR
 # (results/runs), CHECKPOINT_DIR (saved/device), OUT (where the device tool collects files; saved/device-out here),
 # PYTHON (python3). Other arguments are RecBole settings of every run (e.g. --epochs=2 for a try on CPU).
@@ -33,7 +36,8 @@ DATA_PATH=${DATA_PATH-.device/data}
 RESULTS_DIR=${RESULTS_DIR:-results/runs}
 CHECKPOINT_DIR=${CHECKPOINT_DIR:-saved/device}
 OUT=${OUT:-saved/device-out}
-MODELS=${MODELS:-SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph,HybridResidual,HybridResidual-fused}
+MODELS=${MODELS:-SASRec,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph}
+LATER=${LATER-HybridResidual,HybridResidual-fused}
 mkdir -p "$OUT" "$CHECKPOINT_DIR" "$RESULTS_DIR"
 start=$(mktemp)  # files newer than this one are this call's
 data_arg=()
@@ -45,13 +49,22 @@ if [ -n "${BENCH:-}" ]; then  # issue 9's GPU table first: sequence vs prefix, b
       "${data_arg[@]}" --bf16 --compile --prefix_batch=2048 --rounds=3 --steps=20 --prefix_steps=5 --threads=4 \
       --out="$OUT/sequence_speed-cuda-$DATASET.json" > "$OUT/bench.log" 2>&1 || echo "benchmark: exit $?"
 fi
+deadline=$(( $(date +%s) + LIMIT ))
+run_stages() {  # one process: the stages in order; a stage cut by the deadline or failing ends it
+  local labels left
+  for labels in "$MODELS" ${LATER:+"$LATER"}; do
+    left=$(( deadline - $(date +%s) ))
+    [ "$left" -gt 0 ] || return 0
+    PYTHONUNBUFFERED=1 timeout -s INT "$left" "$PYTHON" -m recbole_hybrid.experiments "$RECIPE" \
+        --dataset="$DATASET" "${data_arg[@]}" --config_files="configs/ml-1m/2026-11-27-$RECIPE.yaml" \
+        --seeds="${SEEDS:-3}" --models="$labels" --results_dir="$RESULTS_DIR" --checkpoint_dir="$CHECKPOINT_DIR" \
+        "$@" || return 0
+  done
+}
 for i in $(seq 1 "$PROCS"); do
-  PYTHONUNBUFFERED=1 timeout -s INT "$LIMIT" "$PYTHON" -m recbole_hybrid.experiments "$RECIPE" \
-      --dataset="$DATASET" "${data_arg[@]}" --config_files="configs/ml-1m/2026-11-27-$RECIPE.yaml" \
-      --seeds="${SEEDS:-3}" --models="$MODELS" --results_dir="$RESULTS_DIR" --checkpoint_dir="$CHECKPOINT_DIR" \
-      "$@" > "$OUT/grid-$i.log" 2>&1 &
+  run_stages "$@" > "$OUT/grid-$i.log" 2>&1 &
   # the first process builds the dataset's graph cache; the others start once it is there
-  [ "$i" = 1 ] && sleep "${STAGGER:-30}"
+  [ "$i" = 1 ] && [ "$PROCS" -gt 1 ] && sleep "${STAGGER:-30}"
 done
 wait || true
 

@@ -1,4 +1,5 @@
-"""scripts/run_literature_grid.sh: which experiments calls it makes, in which order (a stand-in Python logs them)."""
+"""The grid scripts (run_literature_grid.sh, device_grid.sh): which experiments calls they make, in which order, within
+which time (a stand-in Python logs them)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,41 @@ def test_a_failing_step_stops_the_script_before_the_next(tmp_path, fail_on):
     code, calls = run_script(tmp_path, fail_on=fail_on)
     assert code == 3
     assert calls[-1] == next(c for c in calls if fail_on in " ".join(c))
+
+
+DEVICE_SCRIPT = ROOT / "scripts" / "device_grid.sh"
+
+
+def run_device_grid(tmp_path: Path, sleep: int = 0, **env: str) -> list[list[str]]:
+    """device_grid.sh with a stand-in Python that prints its arguments and, for experiments calls, sleeps ``sleep``
+    seconds; returns the --models values of each process in order, read from the process's log in OUT."""
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/usr/bin/env bash
+echo "CALL $*"
+case "$*" in *recbole_hybrid.experiments*) exec sleep {sleep};; esac
+""")
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    settings = {"PYTHON": str(fake), "NO_SETUP": "1", "STAGGER": "0", "OUT": str(out),
+                "RESULTS_DIR": str(tmp_path / "runs"), "CHECKPOINT_DIR": str(tmp_path / "saved"), **env}
+    result = subprocess.run(["bash", str(DEVICE_SCRIPT), "--epochs=2"], capture_output=True, text=True,
+                            env={**os.environ, **settings}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (out / "grid.tar.gz").exists()
+    stages = []
+    for process_log in sorted(out.glob("grid-*.log")):
+        calls = [line.split()[1:] for line in process_log.read_text().splitlines() if line.startswith("CALL ")]
+        for call in calls:
+            assert "--epochs=2" in call and f"--checkpoint_dir={tmp_path / 'saved'}" in call
+        stages.append([models_of(call) for call in calls])
+    return stages
+
+
+def test_each_device_process_runs_the_six_labels_then_the_redesigns(tmp_path):
+    stages = run_device_grid(tmp_path, PROCS="2", LIMIT="30")
+    assert stages == [[SIX, "HybridResidual,HybridResidual-fused"]] * 2
+
+
+def test_a_device_stage_cut_by_the_deadline_ends_its_process(tmp_path):
+    stages = run_device_grid(tmp_path, sleep=30, PROCS="1", LIMIT="2")
+    assert stages == [[SIX]]
