@@ -223,6 +223,21 @@ def alpha_curves(runs: list[Run]) -> pd.DataFrame:
                              kind="stable").reset_index(drop=True)
 
 
+def alpha_by_group(runs: list[Run], curves: pd.DataFrame) -> pd.DataFrame:
+    """The learned ``a(L)`` averaged over each length group's lengths, per run: ``model, seed, group, alpha`` rows,
+    with ``start``, the group's ``a`` before training (its ``alpha_<group>``, or ``alpha_init``; NaN if the config
+    names neither)."""
+    if curves.empty:
+        return pd.DataFrame(columns=["model", "seed", "group", "alpha", "start"])
+    L_short, L_long = config_value(runs, "L_short"), config_value(runs, "L_long")
+    configs = {(run.label, run.seed): run.record["config"] for run in runs}
+    table = curves.assign(group=group_names(curves["length"].to_numpy(), L_short, L_long))
+    table = table.groupby(["model", "seed", "group"], sort=False, as_index=False)["alpha"].mean()
+    table["start"] = [configs[(m, s)].get(f"alpha_{g}", configs[(m, s)].get("alpha_init", np.nan))
+                      for m, s, g in zip(table["model"], table["seed"], table["group"])]
+    return table
+
+
 def tables(runs: list[Run], n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
     """Every table of the comparison, by its CSV name."""
     return {"overall_comparison": overall_comparison(runs), "length_groups": length_groups(runs),

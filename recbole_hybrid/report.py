@@ -192,6 +192,33 @@ def _graph_sentences(runs: list[Run], sig: pd.DataFrame) -> list[str]:
     return out
 
 
+def _alpha_sentences(runs: list[Run], curves: pd.DataFrame) -> list[str]:
+    """What each learned policy's ``a(L)`` became, per length group: one value, or the range over seeds."""
+    by_group = analysis.alpha_by_group(runs, curves)
+    out = []
+    for model in model_order(runs):
+        rows = by_group[by_group["model"] == model]
+        if rows.empty:
+            continue
+        parts = []
+        for group in GROUPS:
+            values, starts = rows.loc[rows["group"] == group, "alpha"], rows.loc[rows["group"] == group, "start"]
+            if values.empty:
+                continue
+            value = f"{values.min():.2f}" if values.max() - values.min() < 0.005 else \
+                f"{values.min():.2f} to {values.max():.2f}"
+            start = f" (from {starts.iloc[0]:g})" if starts.nunique() == 1 and not starts.isna().any() else ""
+            parts.append(f"{group} {value}{start}")
+        seeds = rows["seed"].nunique()
+        over = f"the range over {seeds} seeds" if seeds > 1 else "one seed"
+        out.append(f"{model} learned a(L) (mean over each group's lengths, {over}; 1 - a weighs G): "
+                   + ", ".join(parts) + ".")
+    if out:
+        out.append("Both tables train along with a(L) and can rescale, so a(L) is a mixing weight, not the share of "
+                   "the model's input that comes from the graph.")
+    return out
+
+
 def _promised_sentence(runs: list[Run], overall: pd.DataFrame) -> str | None:
     promised = anchors_for(runs[0].record["dataset"], "promised")
     ours = overall[overall["candidates"] == PRIMARY_CANDIDATES].set_index("model")
@@ -206,7 +233,8 @@ def _promised_sentence(runs: list[Run], overall: pd.DataFrame) -> str | None:
 
 def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
     """Plain sentences from the numbers: who beats SASRec and by how much, where (length groups), whether the graph
-    helps over its control, and how the primary NDCG@10 compares with the seed workflow's promised table."""
+    helps over its control, what the learned a(L) became, and how the primary NDCG@10 compares with the seed
+    workflow's promised table."""
     sig, groups = tables["significance"], tables["length_groups"]
     if model_order(runs) == [BASELINE]:
         out = [f"Only {BASELINE}'s runs are among these records: nothing is compared with it here; the tables give "
@@ -226,6 +254,7 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
             out.append(group_text)
     out.append(_short_group_sentence(groups))
     out += _graph_sentences(runs, sig)
+    out += _alpha_sentences(runs, tables["alpha_curves"])
     return out + _closing_sentences(runs, tables)
 
 
@@ -463,7 +492,8 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         "",
         "Learning curves (mean over seeds); NDCG@10 by length group (std over seeds); the difference to "
         f"{BASELINE} by length group ({PRIMARY_CANDIDATES}, bootstrap 95% CI)"
-        + ("; the learned a(L) of every run of " + ", ".join(analysis.LEARNED_POLICIES) + ", one line per seed "
+        + ("; the learned a(L) of every run of " + ", ".join(tables["alpha_curves"]["model"].unique())
+           + ", one line per seed "
            "(`alpha_curves.csv`)." if not tables["alpha_curves"].empty else "."),
         "",
         *(f"![{Path(name).stem}]({name})" for name in images),

@@ -254,7 +254,8 @@ def test_readme_states_provenance_anchors_and_findings_that_follow_the_numbers(t
                  "So: above SASRec in long; no clear difference (the interval holds 0) in short, mid",
                  "The short group (L<=10) holds 20 of 300 test users (6.7%): it is small",
                  "**The graph helps**: HybridDiscrete (gnn_layers=2) against its control HybridDiscrete-nograph",
-                 "- [`demo/`](demo/README.md): Results: a demo"):
+                 "- [`demo/`](demo/README.md): Results: a demo",
+                 "the learned a(L) of every run of HybridLearnable, HybridContinuous, one line per seed"):
         assert text in readme, text
     assert "seeds disagree" not in readme.split("**HybridDiscrete beats SASRec**")[1].split("\n")[0]
 
@@ -270,6 +271,31 @@ def test_findings_say_when_only_the_extra_table_helps_and_when_no_control_ran(tm
     runs = load_runs(folder, "ml-1m", "paper")
     text = "\n".join(findings(runs, analysis.tables(runs, n_boot=200)))
     assert "No control run" in text and "graph adds" not in text
+
+
+def test_findings_say_what_each_learned_a_became_per_length_group(grid, tmp_path):
+    _, runs, tables = grid
+    text = "\n".join(findings(runs, tables))
+    # HybridLearnable: a constant 0.2, 0.3, 0.4 in seeds 2020-2022; no starting values in its config
+    assert ("HybridLearnable learned a(L) (mean over each group's lengths, the range over 3 seeds; 1 - a weighs G): "
+            "short 0.20 to 0.40, mid 0.20 to 0.40, long 0.20 to 0.40.") in text
+    curve = np.linspace(0.3, 0.8, 50)  # HybridContinuous, lengths 1..50, the same in every seed
+    assert (f"HybridContinuous learned a(L) (mean over each group's lengths, the range over 3 seeds; 1 - a weighs "
+            f"G): short {curve[:10].mean():.2f}, mid {curve[10:30].mean():.2f}, long {curve[30:].mean():.2f}.") in text
+    assert "a(L) is a mixing weight" in text and "HybridDiscrete learned" not in text
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    write_run(folder, "SASRec", 2020, _base_ranks(2020))
+    write_run(folder, "HybridLearnable", 2020, _base_ranks(2020), alpha=[0.25] * 10 + [0.5] * 20 + [0.9] * 20,
+              config={"alpha_short": 0.3, "alpha_mid": 0.5, "alpha_long": 0.7})
+    runs = load_runs(folder, "ml-1m", "paper")
+    assert ("HybridLearnable learned a(L) (mean over each group's lengths, one seed; 1 - a weighs G): short 0.25 "
+            "(from 0.3), mid 0.50 (from 0.5), long 0.90 (from 0.7).") in findings(runs, analysis.tables(runs, n_boot=50))
+    for path in folder.glob("HybridLearnable-*"):
+        path.unlink()
+    write_run(folder, "HybridFixed", 2020, _base_ranks(2020), alpha=[0.5] * 50)
+    runs = load_runs(folder, "ml-1m", "paper")
+    assert not any("learned a(L)" in s or "mixing weight" in s for s in findings(runs, analysis.tables(runs, n_boot=50)))
 
 
 def test_the_analysis_modules_import_one_way():
