@@ -12,6 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "run_literature_grid.sh"
 FIRST = "SASRec,HybridResidual-fused,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph"
+#: the scripts' settings, taken out of the caller's environment so that only each test's own apply
+SETTINGS = ("MODELS", "LATER", "SEEDS", "RECIPE", "PROCS", "LIMIT", "DATASET", "DATA_PATH", "BENCH", "THREADS")
+
+
+def script_env(**env: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k not in SETTINGS}, **env}
 
 
 def run_script(tmp_path: Path, fail_on: str | None = None, **env: str) -> tuple[int, list[list[str]]]:
@@ -22,7 +28,7 @@ def run_script(tmp_path: Path, fail_on: str | None = None, **env: str) -> tuple[
     fake.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> "{log}"\n{failing}\n')
     fake.chmod(0o755)
     result = subprocess.run(["bash", str(SCRIPT), "--results_dir=R"], capture_output=True, text=True,
-                            env={**os.environ, "PYTHON": str(fake), **env}, timeout=60)
+                            env=script_env(PYTHON=str(fake), **env), timeout=60)
     calls = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
     return result.returncode, calls
 
@@ -78,7 +84,7 @@ case "$*" in *recbole_hybrid.experiments*) exec sleep {sleep};; esac
     settings = {"PYTHON": str(fake), "NO_SETUP": "1", "STAGGER": "0", "OUT": str(out),
                 "RESULTS_DIR": str(tmp_path / "runs"), "CHECKPOINT_DIR": str(tmp_path / "saved"), **env}
     result = subprocess.run(["bash", str(DEVICE_SCRIPT), "--epochs=2"], capture_output=True, text=True,
-                            env={**os.environ, **settings}, timeout=60)
+                            env=script_env(**settings), timeout=60)
     assert result.returncode == 0, result.stderr
     assert (out / "grid.tar.gz").exists()
     stages = []
