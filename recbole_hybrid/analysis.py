@@ -14,6 +14,7 @@ import pandas as pd
 
 from recbole_hybrid import HYBRID_MODELS
 from recbole_hybrid.evaluation import CUTOFFS, METRICS, metrics_from_ranks, per_user_metric
+from recbole_hybrid.fingerprint import differences, run_settings
 from recbole_hybrid.lengths import group_names, group_ranges
 from recbole_hybrid.runs import BASELINE, GROUPS, AnalysisError, Run, config_value, model_order
 from recbole_hybrid.stats import bootstrap_mean_ci, holm, paired_tests
@@ -100,14 +101,24 @@ def paired_samples(runs: list[Run], label: str, baseline: str, rank_key: str) ->
 
 
 def graph_controls(runs: list[Run]) -> list[tuple[str, str]]:
-    """``(model label, control label)`` for each control run: a hybrid class run with ``gnn_layers: 0`` under a
-    label of its own, beside runs of the same class under its class name (with the graph)."""
-    labels = {r.label for r in runs}
-    pairs = {(r.model, r.label) for r in runs
-             if r.model in HYBRID_MODELS and r.label != r.model and r.record["config"].get("gnn_layers") == 0
-             and r.model in labels}
+    """``(label, control label)`` for each control: a label of its own whose runs train a hybrid class with
+    ``gnn_layers: 0``, paired with each label of the same class whose defining settings differ from the control's
+    in ``gnn_layers`` alone (seeds aside). So ``HybridDiscrete-nograph`` pairs with ``HybridDiscrete``, and a control
+    of a variant (``HybridResidual-fused-nograph``) with that variant, not with its plain class."""
+    first = {}
+    for run in runs:
+        first.setdefault(run.label, run)
+    settings = {label: run_settings(run.record["config"]) for label, run in first.items()}
+    pairs = set()
+    for control, crun in first.items():
+        if crun.model not in HYBRID_MODELS or control == crun.model or settings[control].get("gnn_layers") != 0:
+            continue
+        for label, run in first.items():
+            if label != control and run.model == crun.model and \
+                    set(differences(settings[label], settings[control])) - {"seed"} == {"gnn_layers"}:
+                pairs.add((label, control))
     order = model_order(runs)
-    return sorted(pairs, key=lambda p: order.index(p[1]))
+    return sorted(pairs, key=lambda p: (order.index(p[1]), order.index(p[0])))
 
 
 def comparisons(runs: list[Run]) -> list[tuple[str, str]]:

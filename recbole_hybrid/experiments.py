@@ -13,7 +13,8 @@ frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literatu
 (configs/ml-1m/2026-11-27-literature.yaml) or ``tuned`` (a file written by ``recbole-hybrid tune``); any
 ``--key=value`` (run's settings) overrides them. ``--models`` also takes the labels of controls (``CONTROLS``:
 ``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``) and variants (``VARIANTS``:
-``HybridResidual-fused`` is HybridResidual with ``score_table: fused``); a record's ``label`` tells it apart. Seeds are
+``HybridResidual-fused`` is HybridResidual with ``score_table: fused``, its control ``HybridResidual-fused-nograph``);
+a record's ``label`` tells it apart. Seeds are
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
 in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
 command resumes an interrupted comparison where it stopped; a run folder made with other settings is refused,
@@ -64,6 +65,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 CONTROLS: dict[str, tuple[str, dict[str, Any]]] = {
     # same parameters as HybridDiscrete, no graph propagation: G is a second ID table
     "HybridDiscrete-nograph": ("HybridDiscrete", {"gnn_layers": 0}),
+    # the same for the variant HybridResidual-fused: is what it gains over SASRec the graph's, or the second table's?
+    "HybridResidual-fused-nograph": ("HybridResidual", {"score_table": "fused", "gnn_layers": 0}),
 }
 
 #: Variant runs: a design tried after the first results, named apart, trained as a label like a control.

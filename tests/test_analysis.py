@@ -79,7 +79,7 @@ def write_grid(folder: Path, control_like: str = "SASRec") -> Path:
         write_run(folder, "HybridLearnable", seed, learnable, alpha=[0.2 + 0.1 * (seed - 2020)] * 50)
         write_run(folder, "HybridContinuous", seed, base.copy(), alpha=list(np.linspace(0.3, 0.8, 50)))
         write_run(folder, "HybridDiscrete", seed, better_long if control_like == "HybridDiscrete" else base.copy(),
-                  label="HybridDiscrete-nograph", config={"gnn_layers": 0})
+                  label="HybridDiscrete-nograph", config={"alpha_short": 0.3, "gnn_layers": 0})
     return folder
 
 
@@ -219,6 +219,27 @@ def test_bad_files_are_refused_with_their_path(tmp_path):
     (folder / "SASRec-ml-1m-paper-seed2020.json").write_text(json.dumps({"run_id": "x", "model": "SASRec"}))
     with pytest.raises(AnalysisError, match="not a complete run record, missing seed, dataset"):
         load_runs(folder, "ml-1m", "paper")
+
+
+def test_a_control_pairs_with_the_label_it_differs_from_in_gnn_layers_alone(tmp_path):
+    """A variant's control is compared with the variant, not with the variant's plain class; a run that differs from
+    every label in more than ``gnn_layers`` is no one's control."""
+    folder = write_grid(tmp_path / "runs")
+    for seed in SEEDS:
+        base = _base_ranks(seed)
+        write_run(folder, "HybridResidual", seed, base)
+        write_run(folder, "HybridResidual", seed, base, label="HybridResidual-fused", config={"score_table": "fused"})
+        write_run(folder, "HybridResidual", seed, base, label="HybridResidual-fused-nograph",
+                  config={"score_table": "fused", "gnn_layers": 0})
+        write_run(folder, "HybridLearnable", seed, base, label="HybridLearnable-wide-nograph",
+                  config={"gnn_layers": 0, "graph_window": 5})
+    runs = load_runs(folder, "ml-1m", "paper")
+    assert analysis.graph_controls(runs) == [("HybridDiscrete", "HybridDiscrete-nograph"),
+                                             ("HybridResidual-fused", "HybridResidual-fused-nograph")]
+    pairs = analysis.comparisons(runs)
+    assert ("HybridResidual", "HybridResidual-fused-nograph") not in pairs
+    assert ("HybridLearnable-wide-nograph", "SASRec") in pairs  # still compared with SASRec
+    assert not any(control == "HybridLearnable-wide-nograph" for _, control in pairs)
 
 
 def test_two_runs_of_one_label_and_seed_are_refused(tmp_path):

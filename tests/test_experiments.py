@@ -189,15 +189,18 @@ def test_a_finished_run_with_other_settings_is_refused_not_skipped(pipeline):
         run_comparison("pipeline", "ml-100k", seeds=1, models=["SASRec"], overrides=changed, progress=False)
 
 
-@pytest.mark.parametrize("label, model, key, value", [("HybridDiscrete-nograph", "HybridDiscrete", "gnn_layers", 0),
-                                                      ("HybridResidual-fused", "HybridResidual", "score_table", "fused")])
-def test_a_control_or_variant_label_trains_its_model_with_its_setting(tmp_path, label, model, key, value):
+@pytest.mark.parametrize("label, model, settings", [
+    ("HybridDiscrete-nograph", "HybridDiscrete", {"gnn_layers": 0}),
+    ("HybridResidual-fused", "HybridResidual", {"score_table": "fused", "gnn_layers": 2}),
+    ("HybridResidual-fused-nograph", "HybridResidual", {"score_table": "fused", "gnn_layers": 0})])
+def test_a_control_or_variant_label_trains_its_model_with_its_settings(tmp_path, label, model, settings):
     overrides = {**E2E, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
                  "graph_cache_dir": str(tmp_path / "graph"), "epochs": 1}
     (done,) = run_comparison("pipeline", "ml-100k", seeds=1, models=[label], overrides=overrides, progress=False)
     record = json.loads((tmp_path / "runs" / f"{done['run_id']}.json").read_text())
     assert done["run_id"] == f"{label}-ml-100k-pipeline-seed2020"
-    assert (record["model"], record["label"], record["config"][key]) == (model, label, value)
+    assert (record["model"], record["label"]) == (model, label)
+    assert {key: record["config"][key] for key in settings} == settings
     assert (tmp_path / "runs" / f"{done['run_id']}.alpha.json").is_file()
 
 
