@@ -13,7 +13,8 @@ frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literatu
 (configs/ml-1m/2026-11-27-literature.yaml) or ``tuned`` (a file written by ``recbole-hybrid tune``); any
 ``--key=value`` (run's settings) overrides them. ``--models`` also takes the labels of controls (``CONTROLS``:
 ``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``) and variants (``VARIANTS``:
-``HybridResidual-fused`` is HybridResidual with ``score_table: fused``, its control ``HybridResidual-fused-nograph``);
+``HybridResidual-fused`` is HybridResidual with ``score_table: fused``, its control ``HybridResidual-fused-nograph``,
+``HybridResidual-fused-itemgate`` the same with a learned gate per item, ``item_gate: learned``);
 a record's ``label`` tells it apart. Seeds are
 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run whose record and ranks already exist
 in ``results_dir`` is skipped, and a run interrupted during training continues from its ``last.pth``, so the same
@@ -73,6 +74,8 @@ CONTROLS: dict[str, tuple[str, dict[str, Any]]] = {
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # HybridResidual scoring against its fused table E + (1 - a) G: the graph also shapes the output side
     "HybridResidual-fused": ("HybridResidual", {"score_table": "fused"}),
+    # HybridResidual-fused with an item gate: the graph weighs (1 - a(L)) g_i, g_i learned per item (item_gate)
+    "HybridResidual-fused-itemgate": ("HybridResidual", {"score_table": "fused", "item_gate": "learned"}),
 }
 
 #: Every label that is not a model class: the model it trains and its settings.
@@ -112,7 +115,8 @@ def is_done(results_dir: str | Path, rid: str, config=None) -> bool:
 
 
 def save_alpha_curve(record: dict[str, Any], path: str | Path) -> Path:
-    """Write the learned ``a(L)`` of a hybrid run's best checkpoint for L = 1..MAX_ITEM_LIST_LENGTH."""
+    """Write the learned ``a(L)`` of a hybrid run's best checkpoint for L = 1..MAX_ITEM_LIST_LENGTH, and with
+    ``item_gate: learned`` each item's gate ``g_i = 2 sigmoid(q_i)`` (``item_gate``, indexed by RecBole item id)."""
     config = record["config"]
     policy = HYBRID_MODELS[record["model"]].build_alpha_policy(config)
     prefix = "fusion.alpha_policy."
@@ -121,8 +125,11 @@ def save_alpha_curve(record: dict[str, Any], path: str | Path) -> Path:
     lengths = torch.arange(1, config["MAX_ITEM_LIST_LENGTH"] + 1)
     with torch.no_grad():
         alpha = policy(lengths)
-    return write_json(path, {"run_id": record["run_id"], "model": record["model"], "seed": record["seed"],
-                             "length": lengths.tolist(), "alpha": alpha.tolist()})
+    curve = {"run_id": record["run_id"], "model": record["model"], "seed": record["seed"],
+             "length": lengths.tolist(), "alpha": alpha.tolist()}
+    if "fusion.item_gate" in state:
+        curve["item_gate"] = [round(g, 6) for g in (2 * torch.sigmoid(state["fusion.item_gate"].float())).tolist()]
+    return write_json(path, curve)
 
 
 def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str, ...] | list[str] = MODELS,

@@ -9,6 +9,8 @@ from recbole_hybrid.graph import build_item_graph, to_torch_sparse
 
 #: Values of ``fusion_form``: how ``a(L)`` combines ``E`` and ``G`` (``LengthAdaptiveFusion.combine``).
 FUSION_FORMS = ("mix", "residual")
+#: Values of ``item_gate``: ``none``, or ``learned``, a learned scale of each item's row of ``G``.
+ITEM_GATES = ("none", "learned")
 
 
 def check_fusion_form(value: object) -> str:
@@ -18,17 +20,27 @@ def check_fusion_form(value: object) -> str:
     return value
 
 
+def check_item_gate(value: object) -> str:
+    """Return ``value`` when it is one of ``ITEM_GATES``; else raise a ``ValueError`` naming the key."""
+    if value not in ITEM_GATES:
+        raise ValueError(f"item_gate={value!r} must be one of {', '.join(ITEM_GATES)}")
+    return value
+
+
 class LengthAdaptiveFusion(nn.Module):
     """``E`` and ``G = Linear(mean_{k=0..K} A_hat^k E_g)`` fused with the weight ``a(L)``, in one of two forms.
 
     - ``fusion_form: mix``: ``x_t = a(L) * E[i_t] + (1 - a(L)) * G[i_t]``, a convex mix of the two tables.
     - ``fusion_form: residual``: ``x_t = E[i_t] + (1 - a(L)) * G[i_t]``, the graph gated on top of SASRec's input.
 
-    Inputs (``fuse``) and the fused scoring table (``fused_scores``) follow the same form.
+    Inputs (``fuse``) and the fused scoring table (``fused_scores``) follow the same form. With ``item_gate:
+    learned``, row ``i`` of ``G`` is scaled by ``g_i = 2 sigmoid(q_i)``, one learned ``q_i`` per item starting at 0
+    (``g_i = 1``): the graph's weight becomes ``(1 - a(L)) g_i``, a length gate times an item gate. Being a scale
+    of ``G``'s rows, it leaves the fusion linear in ``E`` and ``G``.
 
     Args:
         config: RecBole ``Config``; reads ``hidden_size``, ``gnn_layers``, ``graph_window``, ``graph_min_count``,
-            ``graph_cache_dir``, ``fusion_form``.
+            ``graph_cache_dir``, ``fusion_form``, ``item_gate``.
         dataset: the training split, from which the co-occurrence graph is built.
         alpha_policy: module mapping ``item_seq_len [B]`` to ``a(L) [B]``.
     """
@@ -38,6 +50,7 @@ class LengthAdaptiveFusion(nn.Module):
         n_items = dataset.num(config["ITEM_ID_FIELD"])
         hidden_size = config["hidden_size"]
         self.form = check_fusion_form(config["fusion_form"])
+        gate = check_item_gate(config["item_gate"])
         self.gnn_layers = config["gnn_layers"]
         window, min_count = config["graph_window"], config["graph_min_count"]
         for key, value, least in (("gnn_layers", self.gnn_layers, 0), ("graph_window", window, 1),
@@ -48,10 +61,13 @@ class LengthAdaptiveFusion(nn.Module):
         self.register_buffer("adjacency", to_torch_sparse(adj), persistent=False)  # derived from the data
         self.graph_embedding = nn.Embedding(n_items, hidden_size, padding_idx=0)
         self.graph_projection = nn.Linear(hidden_size, hidden_size)
+        # q of g = 2 sigmoid(q) per item; a plain parameter, so the models' Linear/Embedding init leaves it at 0
+        self.item_gate = nn.Parameter(torch.zeros(n_items)) if gate == "learned" else None
         self.alpha_policy = alpha_policy
 
     def graph_table(self) -> torch.Tensor:
-        """``[n_items, H]`` graph item table ``G``: one sparse matmul per LightGCN layer, mean over layers 0..K."""
+        """``[n_items, H]`` graph item table ``G``: one sparse matmul per LightGCN layer, mean over layers 0..K,
+        projected, each row scaled by its item gate ``g_i`` under ``item_gate: learned``."""
         layer = self.graph_embedding.weight
         total = layer
         # float32 under an outer bf16 autocast (fast_bf16): the sparse product's backward has no mixed-dtype kernel
@@ -59,7 +75,16 @@ class LengthAdaptiveFusion(nn.Module):
             for _ in range(self.gnn_layers):
                 layer = torch.sparse.mm(self.adjacency, layer)
                 total = total + layer
-        return self.graph_projection(total / (self.gnn_layers + 1))
+        table = self.graph_projection(total / (self.gnn_layers + 1))
+        if self.item_gate is None:
+            return table
+        return table * self.item_gates().unsqueeze(1)
+
+    def item_gates(self) -> torch.Tensor:
+        """``[n_items]`` the item gates ``g_i = 2 sigmoid(q_i)`` in (0, 2); ones without ``item_gate: learned``."""
+        if self.item_gate is None:
+            return torch.ones(self.graph_embedding.num_embeddings, device=self.graph_embedding.weight.device)
+        return 2 * torch.sigmoid(self.item_gate)
 
     def combine(self, a: torch.Tensor, id_part: torch.Tensor, graph_part: torch.Tensor) -> torch.Tensor:
         """``a * id_part + (1 - a) * graph_part`` (mix) or ``id_part + (1 - a) * graph_part`` (residual).

@@ -48,7 +48,7 @@ IGNORED_KEYS = frozenset({
 
 #: One model's own settings (glob patterns), which a comparison varies between its models: never compared.
 #: A new variant's own keys belong here.
-MODEL_KEYS = ("alpha_*", "fixed_alpha", "fusion_form", "gnn_layers", "graph_*", "score_table",
+MODEL_KEYS = ("alpha_*", "fixed_alpha", "fusion_form", "gnn_layers", "graph_*", "item_gate", "score_table",
               "sequence_alpha_tolerance")
 
 #: Record fields (besides ``config``) that must agree: the dataset and its size after the filters.

@@ -14,8 +14,8 @@
 # BENCH=1 first runs benchmarks/sequence_speed.py (issue 9's GPU table: sequence vs prefix, bf16, torch.compile) for
 # at most BENCH_LIMIT seconds (200), its JSON into $OUT; render it with benchmarks/speed_table.py.
 # Each process runs the stages of scripts/run_literature_grid.sh in order: MODELS (the six labels of the issue's
-# table and HybridResidual-fused, every seed) and then LATER (HybridResidual-fused-nograph and HybridResidual; empty:
-# none), all within the one
+# table and HybridResidual-fused, every seed) and then LATER (HybridResidual-fused-nograph,
+# HybridResidual-fused-itemgate and HybridResidual; empty: none), all within the one
 # deadline LIMIT seconds from the start of the grid.
 # Environment: RECIPE (literature-target), PROCS (4 processes), LIMIT (seconds, 420), MODELS, LATER,
 # SEEDS (3), DATASET (ml-1m), DATA_PATH (.device/data; empty: RecBole's own for ml-100k), RESULTS_DIR
@@ -38,7 +38,7 @@ RESULTS_DIR=${RESULTS_DIR:-results/runs}
 CHECKPOINT_DIR=${CHECKPOINT_DIR:-saved/device}
 OUT=${OUT:-saved/device-out}
 MODELS=${MODELS:-SASRec,HybridResidual-fused,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph}
-LATER=${LATER-HybridResidual-fused-nograph,HybridResidual}
+LATER=${LATER-HybridResidual-fused-nograph,HybridResidual-fused-itemgate,HybridResidual}
 mkdir -p "$OUT" "$CHECKPOINT_DIR" "$RESULTS_DIR"
 start=$(mktemp)  # files newer than this one are this call's
 data_arg=()

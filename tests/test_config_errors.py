@@ -59,6 +59,7 @@ def test_unreadable_arguments(argv, message):
     ("HybridResidual", {"alpha_long": 1.0}, r"alpha_long=1.0 is outside \(0, 1\)"),
     ("HybridResidual", {"fusion_form": "bogus"}, r"fusion_form='bogus' must be one of mix, residual"),
     ("HybridFixed", {"fusion_form": None}, r"fusion_form=None must be one of mix, residual"),
+    ("HybridResidual", {"item_gate": "degree"}, r"item_gate='degree' must be one of none, learned"),
     ("HybridDiscrete", {"hidden_size": 30, "n_heads": 4}, r"hidden_size=30 is not divisible by n_heads=4"),
     ("SASRec", {"hidden_size": 30, "n_heads": 4}, r"hidden_size=30 is not divisible by n_heads=4"),
     ("HybridDiscrete", {"MAX_ITEM_LIST_LENGTH": 15}, r"MAX_ITEM_LIST_LENGTH=15 <= L_long=15"),

@@ -192,7 +192,8 @@ def test_a_finished_run_with_other_settings_is_refused_not_skipped(pipeline):
 @pytest.mark.parametrize("label, model, settings", [
     ("HybridDiscrete-nograph", "HybridDiscrete", {"gnn_layers": 0}),
     ("HybridResidual-fused", "HybridResidual", {"score_table": "fused", "gnn_layers": 2}),
-    ("HybridResidual-fused-nograph", "HybridResidual", {"score_table": "fused", "gnn_layers": 0})])
+    ("HybridResidual-fused-nograph", "HybridResidual", {"score_table": "fused", "gnn_layers": 0}),
+    ("HybridResidual-fused-itemgate", "HybridResidual", {"score_table": "fused", "item_gate": "learned"})])
 def test_a_control_or_variant_label_trains_its_model_with_its_settings(tmp_path, label, model, settings):
     overrides = {**E2E, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
                  "graph_cache_dir": str(tmp_path / "graph"), "epochs": 1}
@@ -201,7 +202,13 @@ def test_a_control_or_variant_label_trains_its_model_with_its_settings(tmp_path,
     assert done["run_id"] == f"{label}-ml-100k-pipeline-seed2020"
     assert (record["model"], record["label"]) == (model, label)
     assert {key: record["config"][key] for key in settings} == settings
-    assert (tmp_path / "runs" / f"{done['run_id']}.alpha.json").is_file()
+    curve = json.loads((tmp_path / "runs" / f"{done['run_id']}.alpha.json").read_text())
+    assert len(curve["alpha"]) == record["config"]["MAX_ITEM_LIST_LENGTH"]
+    if settings.get("item_gate") == "learned":  # one gate per item, trained away from its start at 1
+        assert len(curve["item_gate"]) == record["data"]["items"] + 1 and 0 < min(curve["item_gate"]) < 1 < max(
+            curve["item_gate"]) < 2
+    else:
+        assert "item_gate" not in curve
 
 
 def test_a_published_preset_needs_its_frozen_config_file(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "run_literature_grid.sh"
 FIRST = "SASRec,HybridResidual-fused,HybridFixed,HybridDiscrete,HybridLearnable,HybridContinuous,HybridDiscrete-nograph"
-LATER = "HybridResidual-fused-nograph,HybridResidual"
+LATER = "HybridResidual-fused-nograph,HybridResidual-fused-itemgate,HybridResidual"
 #: the scripts' settings, taken out of the caller's environment so that only each test's own apply
 SETTINGS = ("MODELS", "LATER", "SEEDS", "RECIPE", "PROCS", "LIMIT", "DATASET", "DATA_PATH", "BENCH", "THREADS")
 

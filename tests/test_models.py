@@ -194,6 +194,37 @@ def test_residual_with_a_one_gives_sasrec_logits_exactly(ml100k_data, score_tabl
         assert not torch.allclose(hybrid.full_sort_predict(batch), sasrec.full_sort_predict(batch))
 
 
+def test_item_gate_starts_as_no_gate_then_scales_each_items_graph_row(ml100k_data):
+    """``item_gate: learned`` starts at g = 1 (the same scores as without it, bit for bit), then row i of G is
+    scaled by 2 sigmoid(q_i) in the inputs and in the fused table, and the gates learn."""
+    _, plain = make(HybridResidual, ml100k_data, score_table="fused")
+    _, gated = make(HybridResidual, ml100k_data, score_table="fused", item_gate="learned")
+    assert plain.fusion.item_gate is None and gated.fusion.item_gate.shape == (gated.n_items,)
+    assert torch.equal(plain.fusion.item_gates(), torch.ones(plain.n_items))
+    missing, unexpected = gated.load_state_dict(plain.state_dict(), strict=False)
+    assert (missing, unexpected) == (["fusion.item_gate"], [])
+    plain.eval(), gated.eval()
+    batch = first_batch(ml100k_data)
+    with torch.no_grad():
+        assert torch.equal(gated.full_sort_predict(batch), plain.full_sort_predict(batch))
+        q = torch.randn(gated.n_items, generator=torch.Generator().manual_seed(2))
+        gated.fusion.item_gate.copy_(q)
+        g = 2 * torch.sigmoid(q)
+        assert torch.allclose(gated.fusion.graph_table(), plain.fusion.graph_table() * g.unsqueeze(1), atol=1e-7)
+        assert not torch.allclose(gated.full_sort_predict(batch), plain.full_sort_predict(batch), atol=1e-4)
+        # the gated model is the plain one with G's rows scaled: scale the plain model's G by hand, same scores
+        plain.fusion.graph_projection.weight.mul_(0)  # G = bias only in the plain model ...
+        gated.fusion.graph_projection.weight.mul_(0)
+        bias = plain.fusion.graph_projection.bias
+        bias.copy_(torch.randn(bias.shape, generator=torch.Generator().manual_seed(3)))
+        gated.fusion.graph_projection.bias.copy_(bias)
+        seq_output, alpha, graph = gated.encode(batch["item_id_list"], batch["item_length"])
+        assert torch.allclose(graph, g.unsqueeze(1) * bias, atol=1e-7)  # ... so row i of the gated G is g_i * bias
+    gated.train()
+    gated.calculate_loss(next(iter(ml100k_data[2]))).backward()
+    assert gated.fusion.item_gate.grad is not None and gated.fusion.item_gate.grad.abs().sum() > 0
+
+
 def test_unknown_fusion_form_is_refused(ml100k_data):
     message = "fusion_form='bogus' must be one of mix, residual"
     with pytest.raises(ConfigError, match=f"^HybridResidual: {message}$"):  # before any data loads

@@ -143,6 +143,13 @@ def test_fused_table_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cl
     check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, score_table="fused")
 
 
+def test_item_gated_fused_table_gradients_equal_prefix_rows(ml100k_data, tmp_path):
+    """``item_gate: learned``: the chunked CE's ``[E, G]`` product carries the gated ``G``; the gates' gradients
+    agree with the prefix rows' too."""
+    check_gradients_equal_prefix_rows(ml100k_data, tmp_path, HybridResidual, score_table="fused",
+                                      item_gate="learned")
+
+
 def check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overrides) -> None:
     """One training step's loss and gradients, sequence scheme against the prefix rows of the same windows."""
     _, _, train, _, _ = ml100k_data
@@ -167,6 +174,7 @@ def check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overri
     assert sequence_grads.keys() == prefix_grads.keys()
     if model_cls in (HybridLearnable, HybridContinuous, HybridResidual):
         assert any(n.startswith("fusion.alpha_policy") for n in sequence_grads)
+    assert ("fusion.item_gate" in sequence_grads) == (overrides.get("item_gate") == "learned")
     for name, grad in sequence_grads.items():
         assert torch.allclose(grad, prefix_grads[name], atol=1e-5, rtol=1e-4), name
 
