@@ -148,6 +148,10 @@ def test_run_settings_and_differences():
     assert settings["sequence_loss_weight"] == "target"
     before_weight = {key: value for key, value in settings.items() if key != "sequence_loss_weight"}
     assert differences(before_weight, settings) == {"sequence_loss_weight": ("batch", "target")}
+    # a hybrid recorded before item_gate gated nothing: the same run as item_gate none, not as item_gate learned
+    before_gate = {key: value for key, value in settings.items() if key != "item_gate"}
+    assert settings["item_gate"] == "none" and differences(before_gate, settings) == {}
+    assert differences(before_gate, {**settings, "item_gate": "learned"}) == {"item_gate": ("none", "learned")}
 
 
 def test_keys_only_sequence_mode_reads_do_not_define_a_prefix_run():
