@@ -249,6 +249,21 @@ def alpha_by_group(runs: list[Run], curves: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def item_gate_summary(runs: list[Run]) -> pd.DataFrame:
+    """The learned item gates ``g_i`` (``item_gate: learned``; 1 at the start) of each run that saved them, over its
+    items (the padding id 0 left out): ``model, seed, median, p05, p95, below_1`` (the share of items whose gate
+    fell below 1, i.e. that took less graph than at the start)."""
+    rows = []
+    for run in runs:
+        if run.alpha is None or "item_gate" not in run.alpha:
+            continue
+        gates = np.asarray(run.alpha["item_gate"][1:], dtype=float)
+        rows.append({"model": run.label, "seed": run.seed, "median": float(np.median(gates)),
+                     "p05": float(np.quantile(gates, 0.05)), "p95": float(np.quantile(gates, 0.95)),
+                     "below_1": float((gates < 1).mean())})
+    return pd.DataFrame(rows, columns=["model", "seed", "median", "p05", "p95", "below_1"])
+
+
 def tables(runs: list[Run], n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
     """Every table of the comparison, by its CSV name."""
     return {"overall_comparison": overall_comparison(runs), "length_groups": length_groups(runs),

@@ -213,6 +213,15 @@ def _alpha_sentences(runs: list[Run], curves: pd.DataFrame) -> list[str]:
         over = f"the range over {seeds} seeds" if seeds > 1 else "one seed"
         out.append(f"{model} learned a(L) (mean over each group's lengths, {over}; 1 - a weighs G): "
                    + ", ".join(parts) + ".")
+    gates = analysis.item_gate_summary(runs)
+    for model in model_order(runs):
+        rows = gates[gates["model"] == model]
+        if rows.empty:
+            continue
+        seeds = "; ".join(f"seed {r.seed}: median {r.median:.2f}, 5-95% {r.p05:.2f} to {r.p95:.2f}, "
+                          f"{r.below_1:.0%} below 1" for r in rows.itertuples())
+        out.append(f"{model}'s item gates g_i (the graph of item i weighs (1 - a(L)) g_i; every g_i starts at 1), "
+                   f"over the items: {seeds}.")
     if out:
         out.append("Both tables train along with a(L) and can rescale, so a(L) is a mixing weight, not the share of "
                    "the model's input that comes from the graph.")

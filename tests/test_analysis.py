@@ -242,6 +242,24 @@ def test_a_control_pairs_with_the_label_it_differs_from_in_gnn_layers_alone(tmp_
     assert not any(control == "HybridLearnable-wide-nograph" for _, control in pairs)
 
 
+def test_findings_summarise_the_learned_item_gates(tmp_path):
+    folder = write_grid(tmp_path / "runs")
+    gates = [1.0] + [0.5] * 10 + [1.5] * 30  # padding id 0, then 10 items that took less graph, 30 more
+    for seed in SEEDS:
+        rid = write_run(folder, "HybridResidual", seed, _base_ranks(seed), label="HybridResidual-fused-itemgate",
+                        config={"item_gate": "learned", "score_table": "fused"}, alpha=[0.6] * 50)
+        curve = json.loads((folder / f"{rid}.alpha.json").read_text())
+        (folder / f"{rid}.alpha.json").write_text(json.dumps({**curve, "item_gate": gates}))
+    runs = load_runs(folder, "ml-1m", "paper")
+    summary = analysis.item_gate_summary(runs)
+    assert list(summary["model"]) == ["HybridResidual-fused-itemgate"] * 3
+    assert summary["median"].tolist() == [1.5] * 3 and summary["below_1"].tolist() == pytest.approx([0.25] * 3)
+    text = "\n".join(findings(runs, analysis.tables(runs, n_boot=200)))
+    assert ("HybridResidual-fused-itemgate's item gates g_i (the graph of item i weighs (1 - a(L)) g_i; every g_i "
+            "starts at 1), over the items: seed 2020: median 1.50, 5-95% 0.50 to 1.50, 25% below 1;") in text
+    assert text.count("item gates") == 1  # no gate sentence for the labels without gates
+
+
 def test_two_runs_of_one_label_and_seed_are_refused(tmp_path):
     folder = write_grid(tmp_path / "runs")
     write_run(folder, "HybridDiscrete", 2020, _base_ranks(2020), label="HybridDiscrete-nograph2",
