@@ -105,17 +105,17 @@ def graph_controls(runs: list[Run]) -> list[tuple[str, str]]:
     ``gnn_layers: 0``, paired with each label of the same class whose defining settings differ from the control's
     in ``gnn_layers`` alone (seeds aside). So ``HybridDiscrete-nograph`` pairs with ``HybridDiscrete``, and a control
     of a variant (``HybridResidual-fused-nograph``) with that variant, not with its plain class."""
-    first = {}
+    first: dict[str, Run] = {}
     for run in runs:
         first.setdefault(run.label, run)
-    settings = {label: run_settings(run.record["config"]) for label, run in first.items()}
     pairs = set()
     for control, crun in first.items():
-        if crun.model not in HYBRID_MODELS or control == crun.model or settings[control].get("gnn_layers") != 0:
+        if crun.model not in HYBRID_MODELS or control == crun.model or crun.record["config"].get("gnn_layers") != 0:
             continue
+        own = run_settings(crun.record["config"])
         for label, run in first.items():
             if label != control and run.model == crun.model and \
-                    set(differences(settings[label], settings[control])) - {"seed"} == {"gnn_layers"}:
+                    set(differences(run_settings(run.record["config"]), own)) - {"seed"} == {"gnn_layers"}:
                 pairs.add((label, control))
     order = model_order(runs)
     return sorted(pairs, key=lambda p: (order.index(p[1]), order.index(p[0])))
