@@ -17,8 +17,8 @@ frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literatu
 ``HybridResidual-fused-itemgate`` the same with a learned gate per item, ``item_gate: learned``); a record's
 ``label`` tells it apart. Seeds are 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run
 whose record and ranks already exist in ``results_dir`` is skipped, and a run interrupted during training continues
-from its ``last.pth``, so the same command resumes an interrupted comparison where it stopped; a run folder made with other settings is refused,
-naming the keys that differ. Each hybrid run also saves its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as
+from its ``last.pth``, so the same command resumes an interrupted comparison where it stopped; a run folder made
+with other settings is refused, naming the keys that differ. Each hybrid run also saves its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as
 ``<run_id>.alpha.json``. Other overrides are not part of the id: give a comparison with other settings its own
 ``--results_dir`` and ``--checkpoint_dir``. With ``--filter_seen=True`` (selection on validation NDCG@10 without
 seen items) ids read ``<preset>-fs``; analyse them with ``analyze --preset=<preset>-fs``.
