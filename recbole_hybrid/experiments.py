@@ -18,10 +18,10 @@ frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literatu
 ``label`` tells it apart. Seeds are 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run
 whose record and ranks already exist in ``results_dir`` is skipped, and a run interrupted during training continues
 from its ``last.pth``, so the same command resumes an interrupted comparison where it stopped; a run folder made
-with other settings is refused, naming the keys that differ. Each hybrid run also saves its learned ``a(L)`` for L = 1..MAX_ITEM_LIST_LENGTH as
-``<run_id>.alpha.json``. Other overrides are not part of the id: give a comparison with other settings its own
-``--results_dir`` and ``--checkpoint_dir``. With ``--filter_seen=True`` (selection on validation NDCG@10 without
-seen items) ids read ``<preset>-fs``; analyse them with ``analyze --preset=<preset>-fs``.
+with other settings is refused, naming the keys that differ. Each hybrid run also saves its learned ``a(L)`` for
+L = 1..MAX_ITEM_LIST_LENGTH as ``<run_id>.alpha.json``. Other overrides are not part of the id: give a comparison
+with other settings its own ``--results_dir`` and ``--checkpoint_dir``. With ``--filter_seen=True`` (selection on
+validation NDCG@10 without seen items) ids read ``<preset>-fs``; analyse them with ``analyze --preset=<preset>-fs``.
 
 ``analyze`` reads only the saved records (``recbole_hybrid.runs``, ``analysis``, ``report``); without ``--save_csv``
 it prints the tables and findings, with it it writes the CSVs, plots and ``<out_dir>/README.md``. It refuses runs
