@@ -403,15 +403,19 @@ def wait_for_checkpoint(tmp_path: Path, index: int, proc: subprocess.Popen, log:
     return found[0].parent
 
 
-def last_result(trial_dir: Path, proc: subprocess.Popen, log: Path) -> dict:
-    """The trial's last reported result: Ray may create the checkpoint folder before it writes ``result.json``
-    (seen on a loaded machine), so wait for a whole line."""
+def last_result(trial_dir: Path, proc: subprocess.Popen, log: Path, iteration: int = 1) -> dict:
+    """The trial's last reported result once the driver has logged iteration ``iteration`` or later. The trial writes
+    its checkpoint folder before the driver takes in the result that carries it (seen on a loaded machine, and a
+    fast poll sees the folder first): until the driver writes ``result.json``'s line, a crash or a Ctrl-C restores
+    the checkpoint before."""
     deadline = time.time() + 60
     path = trial_dir / "result.json"
-    while not (text := path.read_text() if path.is_file() else "").endswith("\n"):
+    while True:
+        lines = (path.read_text() if path.is_file() else "").split("\n")[:-1]  # whole lines only
+        if lines and json.loads(lines[-1])["training_iteration"] >= iteration:
+            return json.loads(lines[-1])
         assert proc.poll() is None and time.time() < deadline, log.read_text()
-        time.sleep(0.5)
-    return json.loads(text.splitlines()[-1])
+        time.sleep(0.1)
 
 
 def test_crashed_trial_restarts_and_interrupted_search_resumes_from_checkpoints(tmp_path):
@@ -425,6 +429,7 @@ def test_crashed_trial_restarts_and_interrupted_search_resumes_from_checkpoints(
         worker = last_result(trial_dir, proc, log)["pid"]
         os.kill(worker, signal.SIGKILL)
         wait_for_checkpoint(tmp_path, 1, proc, log)
+        last_result(trial_dir, proc, log, iteration=2)  # the restarted trial's checkpoint, taken in by the driver
         proc.send_signal(signal.SIGINT)  # then Ctrl-C: Ray saves the experiment and stops
         proc.wait(timeout=120)
     first = log.read_text()
