@@ -468,9 +468,15 @@ def test_the_summary_states_each_verdict_after_holm(grid, tmp_path):
     assert "± the std over seeds 2020, 2021, 2022" in text and "2026-12-01 to 2026-12-03" in text
     assert ("Published, on their own protocols and files (NDCG@10 / HR@10): SASRec+ (full CE) 0.1821 / 0.3152 "
             "(Klenitskiy & Vasilev)") in text
+    assert "paired over the seeds it shares" not in text  # every label has every seed
     one_seed = [r for r in runs if r.seed == 2020]
     text = "\n".join(summary(one_seed, analysis.tables(one_seed, n_boot=100), tmp_path, tmp_path, ["analyze"]))
     assert "one seed (2020), so no spread" in text and "; 2026-12-01. Generated" in text
+    # SASRec with two seeds, the hybrids with one: the differences are over seed 2020 alone, and the legend says so
+    uneven = [r for r in runs if r.seed == 2020 or (r.seed == 2021 and r.label == "SASRec")]
+    text = "\n".join(summary(uneven, analysis.tables(uneven, n_boot=100), tmp_path, tmp_path, ["analyze"]))
+    assert ("± the std over seeds 2020, 2021 (each label's own seeds); a label's difference to SASRec is paired over "
+            "the seeds it shares with SASRec, so with unequal seeds it is not the difference of the two means") in text
 
 
 def test_a_run_with_a_paused_epoch_is_named_beside_its_training_time(tmp_path):
