@@ -46,6 +46,7 @@ from recbole_hybrid.config import ConfigError, build_config, resolve_model
 from recbole_hybrid.errors import RunInUseError, RunMismatchError, UsageError
 from recbole_hybrid.fingerprint import describe, differences, run_settings
 from recbole_hybrid.flags import add_config_files, command_parser, parse_command, positive_int
+from recbole_hybrid.fusion import item_gates
 from recbole_hybrid.records import load_checkpoint, write_json
 from recbole_hybrid.runner import run_experiment
 
@@ -127,7 +128,7 @@ def save_alpha_curve(record: dict[str, Any], path: str | Path) -> Path:
     curve = {"run_id": record["run_id"], "model": record["model"], "seed": record["seed"],
              "length": lengths.tolist(), "alpha": alpha.tolist()}
     if "fusion.item_gate" in state:
-        curve["item_gate"] = [round(g, 6) for g in (2 * torch.sigmoid(state["fusion.item_gate"].float())).tolist()]
+        curve["item_gate"] = [round(g, 6) for g in item_gates(state["fusion.item_gate"].float()).tolist()]
     return write_json(path, curve)
 
 

@@ -27,6 +27,11 @@ def check_item_gate(value: object) -> str:
     return value
 
 
+def item_gates(q: torch.Tensor) -> torch.Tensor:
+    """``[n_items]`` item gates ``g = 2 sigmoid(q)`` in (0, 2), 1 at ``q = 0``, of the parameter ``q [n_items]``."""
+    return 2 * torch.sigmoid(q)
+
+
 class LengthAdaptiveFusion(nn.Module):
     """``E`` and ``G = Linear(mean_{k=0..K} A_hat^k E_g)`` fused with the weight ``a(L)``, in one of two forms.
 
@@ -78,13 +83,7 @@ class LengthAdaptiveFusion(nn.Module):
         table = self.graph_projection(total / (self.gnn_layers + 1))
         if self.item_gate is None:
             return table
-        return table * self.item_gates().unsqueeze(1)
-
-    def item_gates(self) -> torch.Tensor:
-        """``[n_items]`` the item gates ``g_i = 2 sigmoid(q_i)`` in (0, 2); ones without ``item_gate: learned``."""
-        if self.item_gate is None:
-            return torch.ones(self.graph_embedding.num_embeddings, device=self.graph_embedding.weight.device)
-        return 2 * torch.sigmoid(self.item_gate)
+        return table * item_gates(self.item_gate).unsqueeze(1)
 
     def combine(self, a: torch.Tensor, id_part: torch.Tensor, graph_part: torch.Tensor) -> torch.Tensor:
         """``a * id_part + (1 - a) * graph_part`` (mix) or ``id_part + (1 - a) * graph_part`` (residual).
