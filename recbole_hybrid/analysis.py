@@ -9,6 +9,8 @@ run's label (``Run.label``): the model class, or a control's or variant's own na
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -28,6 +30,8 @@ LEARNED_POLICIES = ("HybridLearnable", "HybridContinuous", "HybridResidual")
 #: Resamples and seed of the per-length-group bootstrap intervals (deterministic given the seed).
 GROUP_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
+#: Target-popularity groups (``popularity_groups``): the test users by their target's training count, rarest first.
+POPULARITY_GROUPS = ("Q1", "Q2", "Q3", "Q4")
 
 
 def _mean_std(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
@@ -58,10 +62,11 @@ def overall_comparison(runs: list[Run]) -> pd.DataFrame:
     return _sorted(out, runs)
 
 
-def _sorted(table: pd.DataFrame, runs: list[Run], extra: list[str] = ()) -> pd.DataFrame:
+def _sorted(table: pd.DataFrame, runs: list[Run], extra: list[str] = (), groups: tuple[str, ...] = GROUPS
+            ) -> pd.DataFrame:
     order = {m: i for i, m in enumerate(model_order(runs))}
     keys = {"model": lambda s: s.map(order), "candidates": lambda s: s.map(list(CANDIDATES).index),
-            "group": lambda s: s.map(GROUPS.index)}
+            "group": lambda s: s.map(groups.index)}
     by = ["model", "candidates", *extra]
     return table.sort_values(by, key=lambda s: keys[s.name](s), kind="stable").reset_index(drop=True)
 
@@ -169,6 +174,53 @@ def significance(runs: list[Run], n_boot: int = 10_000) -> pd.DataFrame:
     return table.drop(columns="in_family")
 
 
+def _by_user(run: Run, key: str) -> np.ndarray:
+    """``[U]`` the run's ``test_<key>`` array in user-id order (the order of ``paired``'s users)."""
+    return run.ranks[f"test_{key}"][np.argsort(run.ranks["test_user_id"], kind="stable")]
+
+
+def _group_table(runs: list[Run], key: str, names_of: Callable[[np.ndarray], np.ndarray], groups: tuple[str, ...],
+                 ranges: dict[str, str], range_column: str, n_boot: int, seed: int) -> pd.DataFrame:
+    """Test metrics by the user groups ``names_of(test_<key> [U]) -> [U] names``, and each label's NDCG@10
+    difference to SASRec per group with its paired bootstrap 95% interval (``length_groups`` says how)."""
+    rows = []
+    for run in runs:
+        names = names_of(run.ranks[f"test_{key}"])
+        for candidates, rank_key in CANDIDATES.items():
+            ranks = run.ranks[f"test_{rank_key}"]
+            for group in groups:
+                in_group = names == group
+                row = {"model": run.label, "candidates": candidates, "group": group, range_column: ranges[group],
+                       "n_users": int(in_group.sum()), "seed": run.seed}
+                if in_group.any():
+                    row.update({f"test_{k}": v for k, v in metrics_from_ranks(ranks[in_group]).items()})
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    out = _mean_std(table, ["model", "candidates", "group", range_column, "n_users"],
+                    [f"test_{k}" for k in METRIC_KEYS])
+    base_run = next((r for r in runs if r.label == BASELINE), None)
+    diffs = []
+    for label in model_order(runs):
+        if label == BASELINE:
+            continue
+        for candidates, rank_key in CANDIDATES.items():
+            samples = paired_samples(runs, label, BASELINE, rank_key)
+            if not samples:
+                continue
+            _, a, b, _ = samples[-1]  # pooled when there are several seeds; users in id order
+            names = names_of(_by_user(base_run, key))
+            for group in groups:
+                diff = (a - b)[names == group]
+                low, high = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed) if len(diff) else (np.nan, np.nan)
+                diffs.append({"model": label, "candidates": candidates, "group": group, "baseline": BASELINE,
+                              "diff_seeds": len(samples) - (len(samples) > 1),
+                              f"diff_test_{SIGNIFICANCE_METRIC}": diff.mean() if len(diff) else np.nan,
+                              "diff_ci_low": low, "diff_ci_high": high})
+    if diffs:
+        out = out.merge(pd.DataFrame(diffs), on=["model", "candidates", "group"], how="left")
+    return _sorted(out, runs, extra=["group"], groups=groups)
+
+
 def length_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """Test metrics by history-length group (``lengths``; thresholds ``L_short``/``L_long`` of the runs' config),
     and each label's NDCG@10 difference to SASRec in the group with its paired bootstrap 95% interval.
@@ -178,42 +230,41 @@ def length_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BO
     fixes the draws). SASRec's own rows leave these empty.
     """
     L_short, L_long = config_value(runs, "L_short"), config_value(runs, "L_long")
-    bounds = group_ranges(L_short, L_long)
-    rows = []
-    for run in runs:
-        groups = group_names(run.ranks["test_history_length"], L_short, L_long)
-        for candidates, rank_key in CANDIDATES.items():
-            ranks = run.ranks[f"test_{rank_key}"]
-            for group in GROUPS:
-                in_group = groups == group
-                row = {"model": run.label, "candidates": candidates, "group": group, "length_range": bounds[group],
-                       "n_users": int(in_group.sum()), "seed": run.seed}
-                if in_group.any():
-                    row.update({f"test_{k}": v for k, v in metrics_from_ranks(ranks[in_group]).items()})
-                rows.append(row)
-    table = pd.DataFrame(rows)
-    out = _mean_std(table, ["model", "candidates", "group", "length_range", "n_users"],
-                    [f"test_{k}" for k in METRIC_KEYS])
-    diffs = []
-    for label in model_order(runs):
-        if label == BASELINE:
-            continue
-        for candidates, rank_key in CANDIDATES.items():
-            samples = paired_samples(runs, label, BASELINE, rank_key)
-            if not samples:
-                continue
-            _, a, b, lengths = samples[-1]  # pooled when there are several seeds
-            groups = group_names(lengths, L_short, L_long)
-            for group in GROUPS:
-                diff = (a - b)[groups == group]
-                low, high = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed) if len(diff) else (np.nan, np.nan)
-                diffs.append({"model": label, "candidates": candidates, "group": group, "baseline": BASELINE,
-                              "diff_seeds": len(samples) - (len(samples) > 1),
-                              f"diff_test_{SIGNIFICANCE_METRIC}": diff.mean() if len(diff) else np.nan,
-                              "diff_ci_low": low, "diff_ci_high": high})
-    if diffs:
-        out = out.merge(pd.DataFrame(diffs), on=["model", "candidates", "group"], how="left")
-    return _sorted(out, runs, extra=["group"])
+    return _group_table(runs, "history_length", lambda length: group_names(length, L_short, L_long), GROUPS,
+                        group_ranges(L_short, L_long), "length_range", n_boot, seed)
+
+
+def popularity_edges(counts: np.ndarray) -> np.ndarray:
+    """``[3]`` the counts at 25%, 50% and 75% of ``counts [U]`` (counts that occur: numpy's ``lower`` quantile)."""
+    return np.quantile(np.asarray(counts), [0.25, 0.5, 0.75], method="lower").astype(np.int64)
+
+
+def popularity_names(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``[U]`` the ``POPULARITY_GROUPS`` name of each count: Q1 for ``count <= edges[0]``, ..., Q4 above
+    ``edges[2]``."""
+    return np.asarray(POPULARITY_GROUPS)[np.searchsorted(edges, np.asarray(counts), side="left")]
+
+
+def popularity_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """``length_groups`` by the popularity of the user's test target instead of history length: the training-split
+    count of the target item (``test_target_count``), split at its quartiles over the test users (Q1 the rarest
+    targets; tied counts keep a group's users together, so the groups are near, not exactly, quarters).
+
+    Empty when a run's ranks lack the counts (saved before runs wrote them: ``target_counts``). ``AnalysisError``
+    when two runs disagree on a user's count (another split).
+    """
+    if not runs or any("test_target_count" not in run.ranks for run in runs):
+        return pd.DataFrame()
+    reference = _by_user(runs[0], "target_count")
+    for run in runs[1:]:
+        if not np.array_equal(_by_user(run, "target_count"), reference):
+            raise AnalysisError(f"{run.run_id} and {runs[0].run_id} disagree on the training counts of their test "
+                                f"targets: they do not share one dataset split")
+    edges = popularity_edges(reference)
+    ranges = {"Q1": f"n<={edges[0]}", "Q2": f"{edges[0]}<n<={edges[1]}", "Q3": f"{edges[1]}<n<={edges[2]}",
+              "Q4": f"n>{edges[2]}"}
+    return _group_table(runs, "target_count", lambda counts: popularity_names(counts, edges), POPULARITY_GROUPS,
+                        ranges, "count_range", n_boot, seed)
 
 
 def alpha_curves(runs: list[Run]) -> pd.DataFrame:
@@ -267,4 +318,5 @@ def item_gate_summary(runs: list[Run]) -> pd.DataFrame:
 def tables(runs: list[Run], n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
     """Every table of the comparison, by its CSV name."""
     return {"overall_comparison": overall_comparison(runs), "length_groups": length_groups(runs),
-            "significance": significance(runs, n_boot=n_boot), "alpha_curves": alpha_curves(runs)}
+            "popularity_groups": popularity_groups(runs), "significance": significance(runs, n_boot=n_boot),
+            "alpha_curves": alpha_curves(runs)}

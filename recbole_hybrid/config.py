@@ -103,6 +103,26 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
     return config
 
 
+#: Keys of a saved config that RecBole derives itself (model type, device, ...): passing them back would clash.
+DERIVED_KEYS = ("model", "dataset", "device", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type", "local_rank",
+                "single_spec", "valid_neg_sample_args", "test_neg_sample_args", "train_neg_sample_args")
+
+
+def config_from_saved(plain: dict[str, Any], data_path: str | Path | None = None, use_gpu: bool = False) -> Config:
+    """The ``Config`` of a run again, from the plain config its checkpoint or record saved (``plain_config``).
+
+    ``data_path`` (the folder holding ``<dataset>/``) replaces the saved one, for data that moved; ``use_gpu``
+    picks the device.
+    """
+    overrides = {k: v for k, v in plain.items() if k not in DERIVED_KEYS}
+    if data_path is None:
+        saved = Path(plain["data_path"])
+        data_path = saved.parent if saved.name == plain["dataset"] else saved
+    overrides["data_path"] = str(data_path)
+    overrides["use_gpu"] = use_gpu
+    return build_config(plain["model"], plain["dataset"], [], overrides)
+
+
 #: Keys whose ``auto`` default ``resolve_auto`` replaces; a resumed run keeps the values it started with.
 AUTO_KEYS = ("train_mode", "train_batch_size")
 #: ``train_batch_size: auto`` takes the value of this key for each resolved ``train_mode`` (overall.yaml).

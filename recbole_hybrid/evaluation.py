@@ -97,6 +97,11 @@ class SeenItems:
         """``[n_users]`` number of items seen before the evaluated target."""
         return np.diff(self.indptr)
 
+    def item_counts(self, n_items: int) -> np.ndarray:
+        """``[n_items]`` how often each item occurs in the users' seen histories: for the validation's
+        ``SeenItems``, the training split's interactions per item, the popularity the model and its graph learn."""
+        return np.bincount(self.items, minlength=n_items).astype(np.int64)
+
     @classmethod
     def from_datasets(cls, datasets: list, eval_dataset) -> "SeenItems":
         """The history of every user before its row in ``eval_dataset``, from the earlier split ``datasets``."""
@@ -139,6 +144,7 @@ class Evaluation:
     history_length: np.ndarray  # [U] true number of items before the target
     rank: np.ndarray  # [U]
     rank_filter_seen: np.ndarray  # [U]
+    target_count: np.ndarray | None = None  # [U] training-split count of the user's target item (None: not asked)
 
 
 #: Rows per forward pass when a batch is split by history length.
@@ -184,7 +190,7 @@ def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> tor
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str,
-             fused: bool = True) -> Evaluation:
+             fused: bool = True, item_counts: np.ndarray | None = None) -> Evaluation:
     """Rank every user's target of a RecBole full-sort sequential eval loader, with and without seen items.
 
     Args:
@@ -193,12 +199,15 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
         seen: ``SeenItems.from_datasets`` of the splits before ``eval_data``'s.
         device: where the scores are computed and ranked; ranks come to the host once per batch.
         fused: score with ``fused_layers.fused_kernels`` (False: RecBole's layers as they are, for comparison).
+        item_counts: ``[n_items]`` training-split count of every item (``SeenItems.item_counts``), or None. Given,
+            the result's ``target_count`` holds each user's target's count (the popularity groups of the analysis);
+            the target ids themselves are never kept (they would be the dataset's held-out interactions).
     """
     dataset = eval_data._dataset
     uid_field, iid_field, len_field = dataset.uid_field, dataset.iid_field, dataset.config["ITEM_LIST_LENGTH_FIELD"]
     max_len = dataset.config["MAX_ITEM_LIST_LENGTH"]
     model.eval()
-    out: dict[str, list[np.ndarray]] = {"user_id": [], "rank": [], "rank_filter_seen": []}
+    out: dict[str, list[np.ndarray]] = {"user_id": [], "rank": [], "rank_filter_seen": [], "target": []}
     with fused_kernels(model) if fused else contextlib.nullcontext():  # once per split, not per batch
         for interaction, history_index, _, _ in eval_data:
             if history_index is not None:
@@ -214,16 +223,20 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
                 )
             scores = full_sort_scores(model, interaction, len_field)
             targets = interaction[iid_field]
-            ranks = torch.stack(target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)))
-            ranks = ranks.cpu().numpy()  # [2, B]: the batch's one transfer to the host
+            ranks = torch.stack([*target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)),
+                                 targets.long()])
+            ranks = ranks.cpu().numpy()  # [3, B]: the batch's one transfer to the host
             out["user_id"].append(users)
             out["rank"].append(ranks[0])
             out["rank_filter_seen"].append(ranks[1])
+            out["target"].append(ranks[2])
     arrays = {key: np.concatenate(value) for key, value in out.items()}
+    targets = arrays.pop("target")
     if len(np.unique(arrays["user_id"])) != len(arrays["user_id"]):
         raise ValueError("a user has several targets in the evaluated split: evaluate() supports one per user "
                          "(eval_args split LS)")
     return Evaluation(metrics=metrics_from_ranks(arrays["rank"]),
                       metrics_filter_seen=metrics_from_ranks(arrays["rank_filter_seen"]),
                       user_id=arrays["user_id"], history_length=seen.length[arrays["user_id"]],
-                      rank=arrays["rank"], rank_filter_seen=arrays["rank_filter_seen"])
+                      rank=arrays["rank"], rank_filter_seen=arrays["rank_filter_seen"],
+                      target_count=None if item_counts is None else item_counts[targets])

@@ -6,6 +6,7 @@
                                        [--out_dir=results] [--save_csv]
     recbole-hybrid experiments ablate --a=RUN.json --b=RUN.json --keys=KEY[,KEY] [--out_dir=DIR]
     recbole-hybrid experiments status [--checkpoint_dir=saved] [--results_dir=results/runs] [--match=TEXT]
+    recbole-hybrid experiments target-counts RECORD.json [RECORD.json ...] [--data_path=DIR]
 
 (``python -m recbole_hybrid.experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
@@ -29,6 +30,8 @@ that do not share one protocol and recipe (``runs.check_one_protocol``), naming 
 compares two runs of one model and seed that differ only in ``--keys`` (``recbole_hybrid.ablation``). ``status``
 tells, from the run folders and records alone, which runs are done, training, interrupted or not started, with each
 one's best validation so far and at most how many epochs it has left (``recbole_hybrid.progress``).
+``target-counts`` adds to ranks files saved before runs wrote them the training counts of the users' target items,
+which the analysis's popularity groups need (``recbole_hybrid.target_counts``).
 """
 
 from __future__ import annotations
@@ -179,14 +182,14 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
 
 
 def main(argv: list[str]) -> int:
-    """``recbole-hybrid experiments PRESET|analyze|ablate|status ...``; the exit status (user mistakes raise)."""
-    from recbole_hybrid import ablation, progress
+    """``recbole-hybrid experiments PRESET|analyze|ablate|status|target-counts ...``; the exit status (user mistakes raise)."""
+    from recbole_hybrid import ablation, progress, target_counts
     from recbole_hybrid.report import analyze
     from recbole_hybrid.runs import AnalysisError
 
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze|ablate|status")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze|ablate|status|target-counts")
     for preset in PRESETS:
         sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
                                   description=f"Run the comparison with preset {preset!r} (see "
@@ -219,7 +222,17 @@ def main(argv: list[str]) -> int:
     sub.add_argument("--checkpoint_dir", default="saved", help="the runs' folders (default: saved)")
     sub.add_argument("--results_dir", default="results/runs", help="their records (default: results/runs)")
     sub.add_argument("--match", default="", help="only run ids containing this text (e.g. literature-target)")
+    sub = commands.add_parser("target-counts", allow_abbrev=False, help="add target counts to older ranks files",
+                              description=target_counts.__doc__)
+    sub.add_argument("records", nargs="+", help="run records (JSON beside their ranks)")
+    sub.add_argument("--data_path", default=None, help="the folder holding <dataset>/ (default: the recorded one)")
     args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
+    if args.command == "target-counts":
+        try:
+            target_counts.add_target_counts(args.records, args.data_path)
+        except AnalysisError as err:
+            raise UsageError(str(err)) from None
+        return 0
     if args.command == "status":
         print(progress.format_progress(progress.grid_progress(args.checkpoint_dir, args.results_dir, args.match)),
               end="")

@@ -75,25 +75,28 @@ def length_group_bars(groups: pd.DataFrame, path: Path, metric: str = "test_ndcg
     return path
 
 
-def length_group_diffs(groups: pd.DataFrame, path: Path, candidates: str = PRIMARY_CANDIDATES) -> Path:
-    """Each label's test NDCG@10 difference to SASRec by length group, with its paired bootstrap 95% interval."""
+def group_diffs(groups: pd.DataFrame, path: Path, candidates: str = PRIMARY_CANDIDATES,
+                       order: tuple[str, ...] = GROUPS, range_column: str = "length_range",
+                       by: str = "history length") -> Path:
+    """Each label's test NDCG@10 difference to SASRec by group (``order``: length groups, or another grouping of
+    the same table shape such as ``analysis.popularity_groups``), with its paired bootstrap 95% interval."""
     metric = f"diff_test_{SIGNIFICANCE_METRIC}"
     table = groups[(groups["candidates"] == candidates) & groups[metric].notna()] if metric in groups else \
         groups.iloc[:0]  # SASRec alone: no differences
     fig, ax = plt.subplots(figsize=(7, 4))
     models = list(table["model"].drop_duplicates())
     width = 0.8 / max(len(models), 1)
-    x = np.arange(len(GROUPS))
+    x = np.arange(len(order))
     for i, model in enumerate(models):
-        rows = table[table["model"] == model].set_index("group").reindex(list(GROUPS))
+        rows = table[table["model"] == model].set_index("group").reindex(list(order))
         mean = rows[metric].to_numpy()
         err = np.vstack([mean - rows["diff_ci_low"].to_numpy(), rows["diff_ci_high"].to_numpy() - mean])
         ax.errorbar(x + (i - (len(models) - 1) / 2) * width, mean, yerr=err, fmt="o", capsize=3, label=model)
-    labels = groups.drop_duplicates("group").set_index("group").reindex(list(GROUPS))
-    ax.set_xticks(x, [f"{g}\n{labels.loc[g, 'length_range']}\n{labels.loc[g, 'n_users']} users" for g in GROUPS])
+    labels = groups.drop_duplicates("group").set_index("group").reindex(list(order))
+    ax.set_xticks(x, [f"{g}\n{labels.loc[g, range_column]}\n{labels.loc[g, 'n_users']} users" for g in order])
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set(ylabel=f"test NDCG@10 minus {BASELINE}",
-           title=f"Difference to {BASELINE} by history length ({candidates}; 95% bootstrap CI)")
+           title=f"Difference to {BASELINE} by {by} ({candidates}; 95% bootstrap CI)")
     if models:
         ax.legend(fontsize=8)
     fig.tight_layout()

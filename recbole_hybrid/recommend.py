@@ -24,17 +24,13 @@ from recbole.data import create_dataset
 from recbole.data.interaction import Interaction
 
 from recbole_hybrid.compat import init_seed
-from recbole_hybrid.config import build_config, resolve_model
+from recbole_hybrid.config import config_from_saved, resolve_model
 from recbole_hybrid.errors import UsageError
 from recbole_hybrid.flags import command_parser, parse_command
 from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import load_checkpoint
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
-
-#: Keys of a saved config that RecBole derives itself (model type, device, ...): passing them back would clash.
-DERIVED_KEYS = ("model", "dataset", "device", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type", "local_rank",
-                "single_spec", "valid_neg_sample_args", "test_neg_sample_args", "train_neg_sample_args")
 
 
 class UnknownUsersError(UsageError):
@@ -57,11 +53,7 @@ class Recommender:
     def __init__(self, checkpoint: str | Path, device: str = "cpu") -> None:
         saved = load_checkpoint(checkpoint, map_location="cpu")
         plain = saved["config"]
-        overrides = {k: v for k, v in plain.items() if k not in DERIVED_KEYS}
-        data_path = Path(plain["data_path"])
-        overrides["data_path"] = str(data_path.parent if data_path.name == plain["dataset"] else data_path)
-        overrides["use_gpu"] = torch.device(device).type == "cuda"
-        self.config = build_config(plain["model"], plain["dataset"], [], overrides)
+        self.config = config_from_saved(plain, use_gpu=torch.device(device).type == "cuda")
         init_seed(self.config["seed"], self.config["reproducibility"])
         self.dataset = create_dataset(self.config)
         self.uid_field, self.iid_field = self.dataset.uid_field, self.dataset.iid_field

@@ -124,12 +124,20 @@ def save_ranks(path: str | Path, valid, test) -> Path:
     """Save the per-user ranks behind a record's metrics as compressed arrays (atomically).
 
     ``valid`` and ``test`` are ``evaluation.Evaluation``s (``test`` is None in a search trial, which never tests). Keys: ``<split>_user_id``, ``<split>_history_length``
-    (true number of items before the target), ``<split>_rank`` and ``<split>_rank_filter_seen`` (1-based).
+    (true number of items before the target), ``<split>_rank`` and ``<split>_rank_filter_seen`` (1-based), and,
+    when the evaluation has it, ``<split>_target_count`` (the training-split count of the user's target item).
     """
+    arrays = {f"{split}_{key}": getattr(ev, key) for split, ev in (("valid", valid), ("test", test))
+              if ev is not None for key in ("user_id", "history_length", "rank", "rank_filter_seen", "target_count")
+              if getattr(ev, key) is not None}
+    return write_ranks(path, arrays)
+
+
+def write_ranks(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``save_ranks``' file from its arrays (int64, compressed), atomically: a reader sees the old file or
+    the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{split}_{key}": getattr(ev, key) for split, ev in (("valid", valid), ("test", test))
-              if ev is not None for key in ("user_id", "history_length", "rank", "rank_filter_seen")}
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez_compressed(tmp, **{k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()})
     os.replace(tmp, path)

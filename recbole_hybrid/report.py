@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recbole_hybrid import analysis
-from recbole_hybrid.analysis import PRIMARY_CANDIDATES, SIGNIFICANCE_METRIC
+from recbole_hybrid.analysis import POPULARITY_GROUPS, PRIMARY_CANDIDATES, SIGNIFICANCE_METRIC
 from recbole_hybrid.anchors import anchors_for
 from recbole_hybrid.runs import BASELINE, GROUPS, AnalysisError, Run, config_value, load_runs, model_order
 
@@ -69,7 +69,11 @@ def write_report(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Pat
         tables[name].to_csv(out_dir / f"{name}.csv", index=False, float_format="%.6g")
     images = [plots.learning_curves(runs, out_dir / "learning_curves.png"),
               plots.length_group_bars(tables["length_groups"], out_dir / "length_groups.png"),
-              plots.length_group_diffs(tables["length_groups"], out_dir / "length_group_diffs.png")]
+              plots.group_diffs(tables["length_groups"], out_dir / "length_group_diffs.png")]
+    if not tables["popularity_groups"].empty:
+        images.append(plots.group_diffs(tables["popularity_groups"], out_dir / "popularity_group_diffs.png",
+                                               order=analysis.POPULARITY_GROUPS, range_column="count_range",
+                                               by="the test target's popularity"))
     if not tables["alpha_curves"].empty:
         images.append(plots.alpha_curves(tables["alpha_curves"], out_dir / "alpha_curves.png"))
     path = out_dir / "README.md"
@@ -126,9 +130,13 @@ def _overall_sentence(row: pd.Series) -> str:
     return f"{head}: {_versus(row)}; {seeds}."
 
 
-def _group_sentence(groups: pd.DataFrame, model: str) -> str | None:
+def _group_sentence(groups: pd.DataFrame, model: str, order: tuple[str, ...] = GROUPS,
+                    range_column: str = "length_range", by: str = "history length") -> str | None:
+    """Where ``model`` differs from SASRec, group by group of ``groups`` (length or popularity), or None."""
+    if groups.empty:
+        return None
     rows = groups[(groups["model"] == model) & (groups["candidates"] == PRIMARY_CANDIDATES)]
-    rows = rows.set_index("group").reindex(list(GROUPS))
+    rows = rows.set_index("group").reindex(list(order))
     metric = f"diff_test_{SIGNIFICANCE_METRIC}"
     if metric not in rows or rows[metric].isna().all():
         return None
@@ -137,15 +145,20 @@ def _group_sentence(groups: pd.DataFrame, model: str) -> str | None:
     for group, r in rows.iterrows():
         if pd.isna(r[metric]):
             continue
-        parts.append(f"{group} ({r['length_range']}, {r['n_users']} users) {r[metric]:+.4f} "
+        parts.append(f"{group} ({r[range_column]}, {r['n_users']} users) {r[metric]:+.4f} "
                      f"[{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]")
         verdicts["above" if r["diff_ci_low"] > 0 else "below" if r["diff_ci_high"] < 0 else "unclear"].append(group)
     where = [f"above {BASELINE} in {', '.join(verdicts['above'])}" if verdicts["above"] else None,
              f"below in {', '.join(verdicts['below'])}" if verdicts["below"] else None,
              f"no clear difference (the interval holds 0) in {', '.join(verdicts['unclear'])}"
              if verdicts["unclear"] else None]
-    return (f"By history length, {model} minus {BASELINE} (NDCG@10, {PRIMARY_CANDIDATES}, bootstrap 95% CI): "
+    return (f"By {by}, {model} minus {BASELINE} (NDCG@10, {PRIMARY_CANDIDATES}, bootstrap 95% CI): "
             + "; ".join(parts) + ". So: " + "; ".join(w for w in where if w) + ".")
+
+
+def _popularity_sentence(groups: pd.DataFrame, model: str) -> str | None:
+    return _group_sentence(groups, model, POPULARITY_GROUPS, "count_range",
+                           "the test target's popularity (n: its training interactions; Q1 the rarest quarter)")
 
 
 def _short_group_sentence(groups: pd.DataFrame) -> str:
@@ -241,7 +254,8 @@ def _promised_sentence(runs: list[Run], overall: pd.DataFrame) -> str | None:
 
 
 def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Plain sentences from the numbers: who beats SASRec and by how much, where (length groups), whether the graph
+    """Plain sentences from the numbers: who beats SASRec and by how much, where (length and target-popularity
+    groups), whether the graph
     helps over its control, what the learned a(L) became, and how the primary NDCG@10 compares with the seed
     workflow's promised table."""
     sig, groups = tables["significance"], tables["length_groups"]
@@ -258,9 +272,8 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
             out.append(f"{model} has no seed in common with {BASELINE}: it is not compared.")
             continue
         out.append(_overall_sentence(row))
-        group_text = _group_sentence(groups, model)
-        if group_text:
-            out.append(group_text)
+        out += [text for text in (_group_sentence(groups, model),
+                                  _popularity_sentence(tables["popularity_groups"], model)) if text]
     out.append(_short_group_sentence(groups))
     out += _graph_sentences(runs, sig)
     out += _alpha_sentences(runs, tables["alpha_curves"])
@@ -411,7 +424,7 @@ def _anchor_sections(dataset: str, overall: pd.DataFrame) -> list[str]:
     return out
 
 
-def _group_table(groups: pd.DataFrame) -> list[str]:
+def _group_table(groups: pd.DataFrame, range_column: str = "length_range") -> list[str]:
     metric = f"diff_test_{SIGNIFICANCE_METRIC}"
     lines = [f"| model | candidates | group | users | test NDCG@10 | minus {BASELINE} [95% bootstrap CI] |",
              "|---|---|---|---|---|---|"]
@@ -419,9 +432,24 @@ def _group_table(groups: pd.DataFrame) -> list[str]:
         for _, r in groups[groups["candidates"] == candidates].iterrows():
             diff = "" if metric not in r or pd.isna(r[metric]) else \
                 f"{r[metric]:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]"
-            lines.append(f"| {r['model']} | {candidates} | {r['group']} ({r['length_range']}) | {r['n_users']} | "
+            lines.append(f"| {r['model']} | {candidates} | {r['group']} ({r[range_column]}) | {r['n_users']} | "
                          f"{_pm(r, 'test_ndcg@10')} | {diff} |")
     return lines
+
+
+def _popularity_section(runs: list[Run], popularity: pd.DataFrame) -> list[str]:
+    """The README's section on the target-popularity groups, or how to get them when records lack the counts."""
+    lines = ["## By the test target's popularity", ""]
+    lacking = [run.run_id for run in runs if "test_target_count" not in run.ranks]
+    if lacking:
+        return lines + [f"Not computed: {len(lacking)} of the {len(runs)} records' ranks lack the training counts "
+                        f"of their test targets (saved before runs wrote them; first: {lacking[0]}). "
+                        "`recbole-hybrid experiments target-counts RECORD.json ...` adds them from the dataset.", ""]
+    return lines + [
+        "n is the number of training-split interactions with the user's test target; Q1-Q4 split the test users "
+        "at its quartiles (Q1 the rarest targets; users with tied counts stay together). Differences and intervals "
+        f"as for the length groups. Each group holds about a quarter of the users, so none is small.",
+        "", *_group_table(popularity, "count_range"), "", "Full table: `popularity_groups.csv`.", ""]
 
 
 def _significance_table(sig: pd.DataFrame) -> list[str]:
@@ -486,6 +514,7 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         "",
         "Full table: `length_groups.csv`.",
         "",
+        *_popularity_section(runs, tables["popularity_groups"]),
         "## Significance (per-user test NDCG@10, paired)",
         "",
         f"Each model against {BASELINE}, and each hybrid against its graph-less control. Main row: pooled over seeds "
@@ -501,6 +530,7 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         "",
         "Learning curves (mean over seeds); NDCG@10 by length group (std over seeds); the difference to "
         f"{BASELINE} by length group ({PRIMARY_CANDIDATES}, bootstrap 95% CI)"
+        + ("" if tables["popularity_groups"].empty else " and by the test target's popularity")
         + ("; the learned a(L) of every run of " + ", ".join(tables["alpha_curves"]["model"].unique())
            + ", one line per seed "
            "(`alpha_curves.csv`)." if not tables["alpha_curves"].empty else "."),
@@ -583,7 +613,8 @@ def summary(runs: list[Run], tables: dict[str, pd.DataFrame], out_dir: Path, fro
                   + (", ".join(f"`{f}`" for f in files) or "the preset's") + f"; {'; '.join(devices)}; "
                   + (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f". Generated by "
                   f"`{' '.join(command)}` from {len(runs)} run record{'s' if len(runs) != 1 else ''}. Findings, "
-                  f"all-items numbers, length groups, per-seed tests and figures: [{link}]({link}).", ""]
+                  f"all-items numbers, length and target-popularity groups, per-seed tests and figures: "
+                  f"[{link}]({link}).", ""]
     return lines
 
 

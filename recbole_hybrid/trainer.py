@@ -153,8 +153,10 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
         save_checkpoint(best_path, model, config, epoch=state.best_epoch, valid=state.best_valid)
     model.load_state_dict(load_checkpoint(best_path, map_location=config["device"])["state_dict"])
     # the best epoch's validation again, for its per-user ranks (a resumed run holds only its metrics)
-    valid = evaluate(model, valid_data, seen_valid, config["device"], fused)
-    test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"], fused)
+    counts = seen_valid.item_counts(valid_data._dataset.item_num)  # the training split's item popularity
+    valid = evaluate(model, valid_data, seen_valid, config["device"], fused, item_counts=counts)
+    test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"], fused,
+                                                   item_counts=counts)
     return {"trainer": which, "epochs": state.epochs, "best_epoch": state.best_epoch,
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,

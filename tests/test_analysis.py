@@ -38,15 +38,19 @@ def _base_ranks(seed: int) -> np.ndarray:
 
 
 def write_run(folder: Path, model: str, seed: int, test_rank: np.ndarray, label: str | None = None,
-              config: dict | None = None, alpha: list[float] | None = None, dataset: str = "ml-1m") -> str:
-    """A run record, its ranks and (with ``alpha``) its a(L) curve, as experiments.py writes them."""
+              config: dict | None = None, alpha: list[float] | None = None, dataset: str = "ml-1m",
+              target_count: np.ndarray | None = None) -> str:
+    """A run record, its ranks (with ``target_count``: the training counts of the targets too) and (with
+    ``alpha``) its a(L) curve, as experiments.py writes them."""
     name = label or model
     rid = f"{name}-{dataset}-paper-seed{seed}"
     users = np.arange(1, len(test_rank) + 1)
     lengths = _lengths()
     np.savez_compressed(folder / f"{rid}.ranks.npz", test_user_id=users, test_history_length=lengths,
                         test_rank=test_rank + 1, test_rank_filter_seen=test_rank, valid_user_id=users,
-                        valid_history_length=lengths - 1, valid_rank=test_rank + 2, valid_rank_filter_seen=test_rank)
+                        valid_history_length=lengths - 1, valid_rank=test_rank + 2, valid_rank_filter_seen=test_rank,
+                        **({} if target_count is None else {"test_target_count": target_count,
+                                                             "valid_target_count": target_count + 1}))
     record = {"run_id": rid, "model": model, "dataset": dataset, "seed": seed, "date": f"2026-12-0{seed - 2019}T10:00:00",
               "command": COMMAND, "device": "CPU x86_64 (2 cores)" if seed != 2022 else "NVIDIA H100",
               "versions": {"torch": "2.13.0", "recbole": "1.2.1", "git_commit": "abc123"},
@@ -139,6 +143,48 @@ def test_length_groups_carry_a_seeded_bootstrap_interval_of_the_difference(grid)
     other = analysis.length_groups(runs, seed=1).set_index(["model", "candidates", "group"])
     assert other.loc[("HybridDiscrete", "seen_excluded", "long"), "diff_ci_low"] != \
         discrete.loc["long", "diff_ci_low"]
+
+
+def _target_counts() -> np.ndarray:
+    """75 users each with a target seen 1, 5, 20 and 100 times in training, shuffled over the 300 users."""
+    return np.random.default_rng(7).permutation(np.repeat([1, 5, 20, 100], 75))
+
+
+def test_popularity_groups_split_users_at_the_quartiles_of_their_targets_counts(tmp_path):
+    counts = _target_counts()
+    rare = counts == 1
+    for seed in SEEDS[:2]:
+        base = _base_ranks(seed)
+        write_run(tmp_path, "SASRec", seed, base, target_count=counts)
+        write_run(tmp_path, "HybridDiscrete", seed, np.where(rare, 1, base), target_count=counts)  # rare targets only
+    runs = load_runs(tmp_path, "ml-1m", "paper")
+    table = analysis.popularity_groups(runs, n_boot=300).set_index(["model", "candidates", "group"])
+    sasrec = table.loc[("SASRec", "seen_excluded")]
+    assert list(sasrec.index) == list(analysis.POPULARITY_GROUPS) and (sasrec["n_users"] == 75).all()
+    assert list(sasrec["count_range"]) == ["n<=1", "1<n<=5", "5<n<=20", "n>20"]
+    discrete = table.loc[("HybridDiscrete", "seen_excluded")]
+    assert discrete.loc["Q1", "diff_ci_low"] > 0
+    assert (discrete.loc[["Q2", "Q3", "Q4"], ["diff_test_ndcg@10", "diff_ci_low", "diff_ci_high"]] == 0).all().all()
+    diff = np.mean([per_user_metric(np.ones(75, int), "ndcg@10") - per_user_metric(_base_ranks(s)[rare], "ndcg@10")
+                    for s in SEEDS[:2]], axis=0)
+    assert discrete.loc["Q1", "diff_test_ndcg@10"] == pytest.approx(diff.mean())
+    text = " ".join(findings(runs, analysis.tables(runs, n_boot=300)))
+    assert ("By the test target's popularity (n: its training interactions; Q1 the rarest quarter), HybridDiscrete "
+            "minus SASRec") in text and "So: above SASRec in Q1; no clear difference" in text
+    # a run whose counts disagree was made on another split
+    write_run(tmp_path, "HybridFixed", SEEDS[0], _base_ranks(SEEDS[0]), target_count=counts[::-1].copy())
+    with pytest.raises(AnalysisError, match="disagree on the training counts of their test targets"):
+        analysis.popularity_groups(load_runs(tmp_path, "ml-1m", "paper"))
+
+
+def test_without_target_counts_the_popularity_groups_say_how_to_get_them(grid, tmp_path):
+    _, runs, tables = grid
+    assert tables["popularity_groups"].empty
+    analyze("ml-1m", "paper", grid[0], tmp_path, save=True, n_boot=300)
+    readme = (tmp_path / "README.md").read_text()
+    assert "Not computed: 15 of the 15 records' ranks lack the training counts of their test targets" in readme
+    assert "`recbole-hybrid experiments target-counts RECORD.json ...` adds them" in readme
+    assert not (tmp_path / "popularity_groups.csv").exists()
 
 
 def test_learned_alpha_curves_per_seed(grid):

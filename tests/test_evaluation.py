@@ -154,6 +154,21 @@ def test_filter_seen_on_planted_scores_drops_exactly_the_earlier_items(ml100k_da
     assert (result.rank_filter_seen < result.rank).mean() > 0.5  # the planted case does filter something
 
 
+def test_target_counts_are_the_training_interactions_with_each_target(ml100k_data):
+    _, dataset, train, valid, test = ml100k_data
+    counts = SeenItems.from_datasets([train.dataset], valid.dataset).item_counts(dataset.item_num)
+    seen = SeenItems.from_datasets([train.dataset, valid.dataset], test.dataset)
+    result = evaluate(PlantedScores(dataset.item_num), test, seen, "cpu", item_counts=counts)
+    # independently: every kept rating of an item, less the validation and test targets (ml-100k has no repeats)
+    held_out = np.concatenate([valid.dataset.inter_feat["item_id"].numpy(), test.dataset.inter_feat["item_id"].numpy()])
+    expected = np.bincount(_raw_ml100k_items(dataset)["item"], minlength=dataset.item_num) \
+        - np.bincount(held_out, minlength=dataset.item_num)
+    target_of = dict(zip(test.dataset.inter_feat["user_id"].numpy(), test.dataset.inter_feat["item_id"].numpy()))
+    np.testing.assert_array_equal(result.target_count, expected[[target_of[u] for u in result.user_id]])
+    assert counts.sum() == len(train.dataset.inter_feat) + len(result.user_id)  # every row's target + first items
+    assert evaluate(PlantedScores(dataset.item_num), test, seen, "cpu").target_count is None
+
+
 def test_a_split_that_is_not_leave_one_out_is_refused(ml100k_data):
     _, dataset, train, _, test = ml100k_data
     wrong = SeenItems.from_datasets([train.dataset], test.dataset)  # forgets the validation item

@@ -16,6 +16,7 @@ from recbole_hybrid.errors import RunMismatchError
 from recbole_hybrid.evaluation import metrics_from_ranks
 from recbole_hybrid.cli import main as console
 from recbole_hybrid.experiments import MODELS, PRESETS, is_done, run_comparison, run_id, seed_list
+from recbole_hybrid.target_counts import add_target_counts
 
 #: ml-100k cut to its 256 users with at most 20 interactions, so six models x 2 epochs take about a minute here.
 E2E = {**{k: v for k, v in TINY.items() if k != "epochs"}, "user_inter_num_interval": "[5,20]"}
@@ -103,6 +104,44 @@ def test_length_groups_schema_and_user_counts(pipeline):
     assert first.loc["short", "n_users"] == (lengths <= TINY["L_short"]).sum()
     assert first.loc["long", "n_users"] == (lengths > TINY["L_long"]).sum()
     assert first.loc["short", "length_range"] == f"L<={TINY['L_short']}"
+
+
+def test_popularity_groups_split_the_users_at_their_targets_training_counts(pipeline):
+    table = pd.read_csv(pipeline["out"] / "results" / "popularity_groups.csv")
+    assert list(table.columns[:5]) == ["model", "candidates", "group", "count_range", "n_users"]
+    assert (table.groupby(["model", "candidates"])["n_users"].sum() == 256).all()
+    with np.load(pipeline["out"] / "runs" / "SASRec-ml-100k-pipeline-seed2020.ranks.npz") as ranks:
+        counts = ranks["test_target_count"]
+        assert ranks["valid_target_count"].shape == counts.shape == (256,) and (counts >= 0).all()
+    edges = np.quantile(counts, [0.25, 0.5, 0.75], method="lower")
+    first = table[(table["model"] == "SASRec") & (table["candidates"] == "all_items")].set_index("group")
+    assert first.loc["Q1", "n_users"] == (counts <= edges[0]).sum()
+    assert first.loc["Q4", "n_users"] == (counts > edges[2]).sum()
+    assert first.loc["Q1", "count_range"] == f"n<={edges[0]}"
+    assert (pipeline["out"] / "results" / "popularity_group_diffs.png").is_file()
+
+
+def test_older_ranks_get_the_target_counts_the_runs_write_now(pipeline, tmp_path):
+    """``experiments target-counts`` rebuilds the split from the record's config: the same counts as evaluate()."""
+    rid = run_id("HybridDiscrete", "ml-100k", "pipeline", 2020)
+    for suffix in (".json", ".ranks.npz"):
+        (tmp_path / f"{rid}{suffix}").write_bytes((pipeline["out"] / "runs" / f"{rid}{suffix}").read_bytes())
+    ranks_path = tmp_path / f"{rid}.ranks.npz"
+    with np.load(ranks_path) as saved:
+        written = dict(saved)
+    older = {k: v for k, v in written.items() if not k.endswith("_target_count")}
+    np.savez_compressed(ranks_path, **older)
+    assert console(["experiments", "target-counts", str(tmp_path / f"{rid}.json")]) == 0
+    with np.load(ranks_path) as added:
+        assert set(added.files) == set(written)
+        for key in written:
+            np.testing.assert_array_equal(added[key], written[key])
+    # ranks of another split are refused, and the file is left as it was
+    np.savez_compressed(ranks_path, **{**older, "test_history_length": older["test_history_length"] + 1})
+    before = ranks_path.read_bytes()
+    with pytest.raises(AnalysisError, match=f"{rid}.ranks.npz: its test users or history lengths differ"):
+        add_target_counts([tmp_path / f"{rid}.json"])
+    assert ranks_path.read_bytes() == before
 
 
 def test_significance_schema(pipeline):
