@@ -152,8 +152,8 @@ def _group_sentence(groups: pd.DataFrame, model: str, order: tuple[str, ...] = G
              f"below in {', '.join(verdicts['below'])}" if verdicts["below"] else None,
              f"no clear difference (the interval holds 0) in {', '.join(verdicts['unclear'])}"
              if verdicts["unclear"] else None]
-    return (f"By {by}, {model} minus {BASELINE} (NDCG@10, {PRIMARY_CANDIDATES}, bootstrap 95% CI): "
-            + "; ".join(parts) + ". So: " + "; ".join(w for w in where if w) + ".")
+    return (f"By {by}, {model} minus {BASELINE} (NDCG@10, {PRIMARY_CANDIDATES}, bootstrap 95% CI, not corrected "
+            f"across groups): " + "; ".join(parts) + ". So: " + "; ".join(w for w in where if w) + ".")
 
 
 def _popularity_sentence(groups: pd.DataFrame, model: str) -> str | None:
@@ -437,6 +437,17 @@ def _group_table(groups: pd.DataFrame, range_column: str = "length_range") -> li
     return lines
 
 
+def _uncorrected_note(groups: pd.DataFrame) -> str:
+    """How many of ``groups``' intervals a reader sees, and that none is corrected for the others."""
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    n = int(groups.loc[groups["candidates"] == PRIMARY_CANDIDATES, metric].notna().sum()) if metric in groups else 0
+    if n < 2:
+        return ""
+    return (f"The {n} {PRIMARY_CANDIDATES} intervals below are each a 95% interval, not corrected for the others "
+            f"(unlike the Holm-corrected tests): by chance alone about {n / 20:.1f} of them would exclude 0, so a "
+            "group where one does is a place to look, not a finding on its own.")
+
+
 def _popularity_section(runs: list[Run], popularity: pd.DataFrame) -> list[str]:
     """The README's section on the target-popularity groups, or how to get them when records lack the counts."""
     lines = ["## By the test target's popularity", ""]
@@ -448,7 +459,8 @@ def _popularity_section(runs: list[Run], popularity: pd.DataFrame) -> list[str]:
     return lines + [
         "n is the number of training-split interactions with the user's test target; Q1-Q4 split the test users "
         "at its quartiles (Q1 the rarest targets; users with tied counts stay together). Differences and intervals "
-        f"as for the length groups. Each group holds about a quarter of the users, so none is small.",
+        f"as for the length groups. Each group holds about a quarter of the users, so none is small. "
+        + _uncorrected_note(popularity),
         "", *_group_table(popularity, "count_range"), "", "Full table: `popularity_groups.csv`.", ""]
 
 
@@ -508,7 +520,8 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         "",
         f"L is the true number of items before the test target. {_short_group_sentence(groups)} The difference "
         f"to {BASELINE} averages each user's value over the seeds, then resamples the group's users "
-        f"({analysis.GROUP_BOOTSTRAP} paired bootstrap draws, seed {analysis.BOOTSTRAP_SEED}).",
+        f"({analysis.GROUP_BOOTSTRAP} paired bootstrap draws, seed {analysis.BOOTSTRAP_SEED}). "
+        + _uncorrected_note(groups),
         "",
         *_group_table(groups),
         "",

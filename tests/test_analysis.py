@@ -185,6 +185,9 @@ def test_without_target_counts_the_popularity_groups_say_how_to_get_them(grid, t
     assert "Not computed: 15 of the 15 records' ranks lack the training counts of their test targets" in readme
     assert "`recbole-hybrid experiments target-counts RECORD.json ...` adds them" in readme
     assert not (tmp_path / "popularity_groups.csv").exists()
+    # 4 labels x 3 length groups of intervals, none corrected for the others: the README says how many
+    assert ("The 12 seen_excluded intervals below are each a 95% interval, not corrected for the others (unlike the "
+            "Holm-corrected tests): by chance alone about 0.6 of them would exclude 0") in readme
 
 
 def test_learned_alpha_curves_per_seed(grid):
