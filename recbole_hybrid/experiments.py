@@ -182,14 +182,16 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
 
 
 def main(argv: list[str]) -> int:
-    """``recbole-hybrid experiments PRESET|analyze|ablate|status|target-counts ...``; the exit status (user mistakes raise)."""
+    """``recbole-hybrid experiments PRESET|analyze|ablate|status|target-counts ...``; the exit status (user mistakes
+    raise)."""
     from recbole_hybrid import ablation, progress, target_counts
     from recbole_hybrid.report import analyze
     from recbole_hybrid.runs import AnalysisError
 
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="PRESET|analyze|ablate|status|target-counts")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="PRESET|analyze|ablate|status|target-counts")
     for preset in PRESETS:
         sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
                                   description=f"Run the comparison with preset {preset!r} (see "

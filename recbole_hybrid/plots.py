@@ -76,8 +76,8 @@ def length_group_bars(groups: pd.DataFrame, path: Path, metric: str = "test_ndcg
 
 
 def group_diffs(groups: pd.DataFrame, path: Path, candidates: str = PRIMARY_CANDIDATES,
-                       order: tuple[str, ...] = GROUPS, range_column: str = "length_range",
-                       by: str = "history length") -> Path:
+                order: tuple[str, ...] = GROUPS, range_column: str = "length_range",
+                by: str = "history length") -> Path:
     """Each label's test NDCG@10 difference to SASRec by group (``order``: length groups, or another grouping of
     the same table shape such as ``analysis.popularity_groups``), with its paired bootstrap 95% interval."""
     metric = f"diff_test_{SIGNIFICANCE_METRIC}"

@@ -72,8 +72,8 @@ def write_report(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Pat
               plots.group_diffs(tables["length_groups"], out_dir / "length_group_diffs.png")]
     if not tables["popularity_groups"].empty:
         images.append(plots.group_diffs(tables["popularity_groups"], out_dir / "popularity_group_diffs.png",
-                                               order=analysis.POPULARITY_GROUPS, range_column="count_range",
-                                               by="the test target's popularity"))
+                                        order=POPULARITY_GROUPS, range_column="count_range",
+                                        by="the test target's popularity"))
     if not tables["alpha_curves"].empty:
         images.append(plots.alpha_curves(tables["alpha_curves"], out_dir / "alpha_curves.png"))
     path = out_dir / "README.md"
@@ -255,9 +255,8 @@ def _promised_sentence(runs: list[Run], overall: pd.DataFrame) -> str | None:
 
 def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
     """Plain sentences from the numbers: who beats SASRec and by how much, where (length and target-popularity
-    groups), whether the graph
-    helps over its control, what the learned a(L) became, and how the primary NDCG@10 compares with the seed
-    workflow's promised table."""
+    groups), whether the graph helps over its control, what the learned a(L) became, and how the primary NDCG@10
+    compares with the seed workflow's promised table."""
     sig, groups = tables["significance"], tables["length_groups"]
     if model_order(runs) == [BASELINE]:
         out = [f"Only {BASELINE}'s runs are among these records: nothing is compared with it here; the tables give "
