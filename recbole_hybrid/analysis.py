@@ -32,6 +32,9 @@ GROUP_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 #: Target-popularity groups (``popularity_groups``): the test users by their target's training count, rarest first.
 POPULARITY_GROUPS = ("Q1", "Q2", "Q3", "Q4")
+#: Graph groups (``graph_groups``): targets without an edge in the default item graph, then the rest split at the
+#: first popularity quartile.
+GRAPH_GROUPS = ("no edge", "Q1 with edges", "Q2-Q4 with edges")
 
 
 def _mean_std(table: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
@@ -179,13 +182,14 @@ def _by_user(run: Run, key: str) -> np.ndarray:
     return run.ranks[f"test_{key}"][np.argsort(run.ranks["test_user_id"], kind="stable")]
 
 
-def _group_table(runs: list[Run], key: str, names_of: Callable[[np.ndarray], np.ndarray], groups: tuple[str, ...],
-                 ranges: dict[str, str], range_column: str, n_boot: int, seed: int) -> pd.DataFrame:
-    """Test metrics by the user groups ``names_of(test_<key> [U]) -> [U] names``, and each label's NDCG@10
-    difference to SASRec per group with its paired bootstrap 95% interval (``length_groups`` says how)."""
+def _group_table(runs: list[Run], keys: tuple[str, ...], names_of: Callable[..., np.ndarray],
+                 groups: tuple[str, ...], ranges: dict[str, str], range_column: str, n_boot: int, seed: int
+                 ) -> pd.DataFrame:
+    """Test metrics by the user groups ``names_of(test_<key> [U] for key in keys) -> [U] names``, and each label's
+    NDCG@10 difference to SASRec per group with its paired bootstrap 95% interval (``length_groups`` says how)."""
     rows = []
     for run in runs:
-        names = names_of(run.ranks[f"test_{key}"])
+        names = names_of(*(run.ranks[f"test_{key}"] for key in keys))
         for candidates, rank_key in CANDIDATES.items():
             ranks = run.ranks[f"test_{rank_key}"]
             for group in groups:
@@ -208,7 +212,7 @@ def _group_table(runs: list[Run], key: str, names_of: Callable[[np.ndarray], np.
             if not samples:
                 continue
             _, a, b, _ = samples[-1]  # pooled when there are several seeds; users in id order
-            names = names_of(_by_user(base_run, key))
+            names = names_of(*(_by_user(base_run, key) for key in keys))
             for group in groups:
                 diff = (a - b)[names == group]
                 low, high = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed) if len(diff) else (np.nan, np.nan)
@@ -230,7 +234,7 @@ def length_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BO
     fixes the draws). SASRec's own rows leave these empty.
     """
     L_short, L_long = config_value(runs, "L_short"), config_value(runs, "L_long")
-    return _group_table(runs, "history_length", lambda length: group_names(length, L_short, L_long), GROUPS,
+    return _group_table(runs, ("history_length",), lambda length: group_names(length, L_short, L_long), GROUPS,
                         group_ranges(L_short, L_long), "length_range", n_boot, seed)
 
 
@@ -245,6 +249,19 @@ def popularity_names(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.asarray(POPULARITY_GROUPS)[np.searchsorted(edges, np.asarray(counts), side="left")]
 
 
+def _shared_targets(runs: list[Run], key: str, what: str) -> np.ndarray | None:
+    """``[U]`` the runs' common ``test_<key>`` in user-id order; None when a run lacks it. ``AnalysisError`` when two
+    runs disagree (another split)."""
+    if not runs or any(f"test_{key}" not in run.ranks for run in runs):
+        return None
+    reference = _by_user(runs[0], key)
+    for run in runs[1:]:
+        if not np.array_equal(_by_user(run, key), reference):
+            raise AnalysisError(f"{run.run_id} and {runs[0].run_id} disagree on the {what} of their test targets: "
+                                f"they do not share one dataset split")
+    return reference
+
+
 def popularity_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
     """``length_groups`` by the popularity of the user's test target instead of history length: the training-split
     count of the target item (``test_target_count``), split at its quartiles over the test users (Q1 the rarest
@@ -253,18 +270,45 @@ def popularity_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int 
     Empty when a run's ranks lack the counts (saved before runs wrote them: ``target_counts``). ``AnalysisError``
     when two runs disagree on a user's count (another split).
     """
-    if not runs or any("test_target_count" not in run.ranks for run in runs):
+    counts = _shared_targets(runs, "target_count", "training counts")
+    if counts is None:
         return pd.DataFrame()
-    reference = _by_user(runs[0], "target_count")
-    for run in runs[1:]:
-        if not np.array_equal(_by_user(run, "target_count"), reference):
-            raise AnalysisError(f"{run.run_id} and {runs[0].run_id} disagree on the training counts of their test "
-                                f"targets: they do not share one dataset split")
-    edges = popularity_edges(reference)
+    edges = popularity_edges(counts)
     ranges = {"Q1": f"n<={edges[0]}", "Q2": f"{edges[0]}<n<={edges[1]}", "Q3": f"{edges[1]}<n<={edges[2]}",
               "Q4": f"n>{edges[2]}"}
-    return _group_table(runs, "target_count", lambda counts: popularity_names(counts, edges), POPULARITY_GROUPS,
+    return _group_table(runs, ("target_count",), lambda counts: popularity_names(counts, edges), POPULARITY_GROUPS,
                         ranges, "count_range", n_boot, seed)
+
+
+def graph_names(counts: np.ndarray, degrees: np.ndarray, q1_edge: int) -> np.ndarray:
+    """``[U]`` the ``GRAPH_GROUPS`` name of each target: ``no edge`` for degree 0 (whatever its count), else
+    ``Q1 with edges`` for ``count <= q1_edge`` and ``Q2-Q4 with edges`` above."""
+    counts, degrees = np.asarray(counts), np.asarray(degrees)
+    names = np.where(counts <= q1_edge, GRAPH_GROUPS[1], GRAPH_GROUPS[2]).astype(object)
+    names[degrees == 0] = GRAPH_GROUPS[0]
+    return names
+
+
+def graph_groups(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """``length_groups`` by whether the user's test target has an edge in the hybrids' default item graph
+    (``test_target_degree``, ``graph.default_item_degrees``), the linked targets split at the first quartile of
+    ``popularity_groups``: ``no edge`` (``G``'s row of the target is a second ID row, not a propagation),
+    ``Q1 with edges`` (rare targets the graph reaches) and ``Q2-Q4 with edges``. It separates, among the rarest
+    targets, what the graph brings from what the extra table brings.
+
+    Empty when a run's ranks lack the counts or degrees (``target_counts`` adds them). ``AnalysisError`` when two
+    runs disagree on either.
+    """
+    counts = _shared_targets(runs, "target_count", "training counts")
+    degrees = _shared_targets(runs, "target_degree", "graph degrees")
+    if counts is None or degrees is None:
+        return pd.DataFrame()
+    q1_edge = int(popularity_edges(counts)[0])
+    ranges = {GRAPH_GROUPS[0]: "degree 0", GRAPH_GROUPS[1]: f"degree>0, n<={q1_edge}",
+              GRAPH_GROUPS[2]: f"degree>0, n>{q1_edge}"}
+    return _group_table(runs, ("target_count", "target_degree"),
+                        lambda count, degree: graph_names(count, degree, q1_edge), GRAPH_GROUPS, ranges,
+                        "target_range", n_boot, seed)
 
 
 def alpha_curves(runs: list[Run]) -> pd.DataFrame:
@@ -318,5 +362,6 @@ def item_gate_summary(runs: list[Run]) -> pd.DataFrame:
 def tables(runs: list[Run], n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
     """Every table of the comparison, by its CSV name."""
     return {"overall_comparison": overall_comparison(runs), "length_groups": length_groups(runs),
-            "popularity_groups": popularity_groups(runs), "significance": significance(runs, n_boot=n_boot),
+            "popularity_groups": popularity_groups(runs), "graph_groups": graph_groups(runs),
+            "significance": significance(runs, n_boot=n_boot),
             "alpha_curves": alpha_curves(runs)}

@@ -145,6 +145,7 @@ class Evaluation:
     rank: np.ndarray  # [U]
     rank_filter_seen: np.ndarray  # [U]
     target_count: np.ndarray | None = None  # [U] training-split count of the user's target item (None: not asked)
+    target_degree: np.ndarray | None = None  # [U] edges of the target in the default item graph (None: not asked)
 
 
 #: Rows per forward pass when a batch is split by history length.
@@ -190,7 +191,8 @@ def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> tor
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str,
-             fused: bool = True, item_counts: np.ndarray | None = None) -> Evaluation:
+             fused: bool = True, item_counts: np.ndarray | None = None,
+             item_degrees: np.ndarray | None = None) -> Evaluation:
     """Rank every user's target of a RecBole full-sort sequential eval loader, with and without seen items.
 
     Args:
@@ -202,6 +204,8 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
         item_counts: ``[n_items]`` training-split count of every item (``SeenItems.item_counts``), or None. Given,
             the result's ``target_count`` holds each user's target's count (the popularity groups of the analysis);
             the target ids themselves are never kept (they would be the dataset's held-out interactions).
+        item_degrees: ``[n_items]`` edges of every item in the default item graph (``graph.default_item_degrees``),
+            or None. Given, the result's ``target_degree`` holds each user's target's (the graph groups).
     """
     dataset = eval_data._dataset
     uid_field, iid_field, len_field = dataset.uid_field, dataset.iid_field, dataset.config["ITEM_LIST_LENGTH_FIELD"]
@@ -239,4 +243,5 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
                       metrics_filter_seen=metrics_from_ranks(arrays["rank_filter_seen"]),
                       user_id=arrays["user_id"], history_length=seen.length[arrays["user_id"]],
                       rank=arrays["rank"], rank_filter_seen=arrays["rank_filter_seen"],
-                      target_count=None if item_counts is None else item_counts[targets])
+                      target_count=None if item_counts is None else item_counts[targets],
+                      target_degree=None if item_degrees is None else item_degrees[targets])

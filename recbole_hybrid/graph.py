@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
+import yaml
+
+from recbole_hybrid.resources import properties_dir
 
 #: Version of the graph code, part of every cache key: raise it whenever a change to this module changes the graph
 #: built from the same rows, so that no cache file of older code is ever read.
@@ -112,6 +115,31 @@ def build_item_graph(dataset, window: int, min_count: int, cache_dir: str | os.P
             os.replace(tmp, path)  # atomic: concurrent runs never read a half-written file
     _MEMORY_CACHE[key] = adj
     return adj
+
+
+def item_degrees(adj: sp.csr_matrix) -> np.ndarray:
+    """``[n_items]`` how many other items each item has an edge to in ``adj`` (``A_hat``; its self-loop not counted).
+    0 means ``G``'s row of the item is its own row of the graph embedding only: a second ID table."""
+    off = sp.csr_matrix(adj - sp.diags(adj.diagonal()))
+    off.eliminate_zeros()
+    return np.diff(off.indptr).astype(np.int64)
+
+
+def default_graph_settings() -> tuple[int, int]:
+    """``(graph_window, graph_min_count)`` as shipped in ``properties/model/HybridSASRec.yaml``, the hybrids'
+    default graph."""
+    values = yaml.safe_load((properties_dir() / "model" / "HybridSASRec.yaml").read_text(encoding="utf-8"))
+    return int(values["graph_window"]), int(values["graph_min_count"])
+
+
+def default_item_degrees(dataset, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """``[n_items]`` ``item_degrees`` of the graph a hybrid builds by default from the training split ``dataset``.
+
+    One graph for every model, SASRec included: the analysis groups test users by whether their target has an edge
+    in it (``analysis.graph_groups``), and those groups must be the same for every run they compare.
+    """
+    window, min_count = default_graph_settings()
+    return item_degrees(build_item_graph(dataset, window, min_count, cache_dir or None))
 
 
 def to_torch_sparse(adj: sp.csr_matrix) -> torch.Tensor:

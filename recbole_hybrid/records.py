@@ -125,10 +125,12 @@ def save_ranks(path: str | Path, valid, test) -> Path:
 
     ``valid`` and ``test`` are ``evaluation.Evaluation``s (``test`` is None in a search trial, which never tests). Keys: ``<split>_user_id``, ``<split>_history_length``
     (true number of items before the target), ``<split>_rank`` and ``<split>_rank_filter_seen`` (1-based), and,
-    when the evaluation has it, ``<split>_target_count`` (the training-split count of the user's target item).
+    when the evaluation has them, ``<split>_target_count`` (the training-split count of the user's target item) and
+    ``<split>_target_degree`` (its number of edges in the default item graph).
     """
     arrays = {f"{split}_{key}": getattr(ev, key) for split, ev in (("valid", valid), ("test", test))
-              if ev is not None for key in ("user_id", "history_length", "rank", "rank_filter_seen", "target_count")
+              if ev is not None for key in ("user_id", "history_length", "rank", "rank_filter_seen", "target_count",
+                                                                    "target_degree")
               if getattr(ev, key) is not None}
     return write_ranks(path, arrays)
 

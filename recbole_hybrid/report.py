@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from recbole_hybrid import analysis
-from recbole_hybrid.analysis import POPULARITY_GROUPS, PRIMARY_CANDIDATES, SIGNIFICANCE_METRIC
+from recbole_hybrid.analysis import GRAPH_GROUPS, POPULARITY_GROUPS, PRIMARY_CANDIDATES, SIGNIFICANCE_METRIC
 from recbole_hybrid.anchors import anchors_for
+from recbole_hybrid.graph import default_graph_settings
 from recbole_hybrid.runs import BASELINE, GROUPS, AnalysisError, Run, config_value, load_runs, model_order
 
 #: Family-wise error level of the Holm-corrected tests.
@@ -74,6 +75,10 @@ def write_report(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Pat
         images.append(plots.group_diffs(tables["popularity_groups"], out_dir / "popularity_group_diffs.png",
                                         order=POPULARITY_GROUPS, range_column="count_range",
                                         by="the test target's popularity"))
+    if not tables["graph_groups"].empty:
+        images.append(plots.group_diffs(tables["graph_groups"], out_dir / "graph_group_diffs.png",
+                                        order=GRAPH_GROUPS, range_column="target_range",
+                                        by="whether the test target has an edge in the item graph"))
     if not tables["alpha_curves"].empty:
         images.append(plots.alpha_curves(tables["alpha_curves"], out_dir / "alpha_curves.png"))
     path = out_dir / "README.md"
@@ -159,6 +164,12 @@ def _group_sentence(groups: pd.DataFrame, model: str, order: tuple[str, ...] = G
 def _popularity_sentence(groups: pd.DataFrame, model: str) -> str | None:
     return _group_sentence(groups, model, POPULARITY_GROUPS, "count_range",
                            "the test target's popularity (n: its training interactions; Q1 the rarest quarter)")
+
+
+def _graph_group_sentence(groups: pd.DataFrame, model: str) -> str | None:
+    return _group_sentence(groups, model, GRAPH_GROUPS, "target_range",
+                           "whether the test target has an edge in the default item graph (no edge: its G row is a "
+                           "second ID row)")
 
 
 def _short_group_sentence(groups: pd.DataFrame) -> str:
@@ -272,7 +283,8 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
             continue
         out.append(_overall_sentence(row))
         out += [text for text in (_group_sentence(groups, model),
-                                  _popularity_sentence(tables["popularity_groups"], model)) if text]
+                                  _popularity_sentence(tables["popularity_groups"], model),
+                                  _graph_group_sentence(tables["graph_groups"], model)) if text]
     out.append(_short_group_sentence(groups))
     out += _graph_sentences(runs, sig)
     out += _alpha_sentences(runs, tables["alpha_curves"])
@@ -463,6 +475,35 @@ def _popularity_section(runs: list[Run], popularity: pd.DataFrame) -> list[str]:
         "", *_group_table(popularity, "count_range"), "", "Full table: `popularity_groups.csv`.", ""]
 
 
+def _no_edge_sentence(graph: pd.DataFrame) -> str:
+    counts = graph.drop_duplicates("group").set_index("group")["n_users"]
+    n, total = int(counts.get(GRAPH_GROUPS[0], 0)), int(counts.sum())
+    share = n / total if total else 0.0
+    text = f"The `{GRAPH_GROUPS[0]}` group holds {n} of {total} test users ({share:.1%})"
+    return text + (": it is small, so its intervals are wide." if share < SMALL_GROUP else ".")
+
+
+def _graph_section(runs: list[Run], graph: pd.DataFrame) -> list[str]:
+    """The README's section on the graph groups, or how to get them when records lack the target degrees."""
+    lines = ["## By whether the test target is in the item graph", ""]
+    lacking = [run.run_id for run in runs if "test_target_degree" not in run.ranks]
+    if lacking:
+        return lines + [f"Not computed: {len(lacking)} of the {len(runs)} records' ranks lack the graph degrees "
+                        f"of their test targets (saved before runs wrote them; first: {lacking[0]}). "
+                        "`recbole-hybrid experiments target-counts RECORD.json ...` adds them from the dataset.", ""]
+    if graph.empty:
+        return lines + ["Not computed: the records lack the training counts of their test targets (above).", ""]
+    window, min_count = default_graph_settings()
+    return lines + [
+        f"The item graph here is the hybrids' default one (graph_window {window}, graph_min_count {min_count}, built "
+        "from the training split), the same for every label, SASRec included. A target with no edge in it gets "
+        "nothing from the graph's propagation: its row of G is a second ID row. The targets with edges are split at "
+        "the first popularity quartile, so `Q1 with edges` against `no edge` asks, among the rarest targets, whether "
+        "a gain comes through the graph or only through the extra table. " + _no_edge_sentence(graph) + " "
+        + _uncorrected_note(graph),
+        "", *_group_table(graph, "target_range"), "", "Full table: `graph_groups.csv`.", ""]
+
+
 def _significance_table(sig: pd.DataFrame) -> list[str]:
     lines = ["| model | baseline | candidates | users | mean diff [95% CI] | t-test p | Holm p | per seed: diff "
              "(t-test p) |", "|---|---|---|---|---|---|---|---|"]
@@ -527,6 +568,7 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         "Full table: `length_groups.csv`.",
         "",
         *_popularity_section(runs, tables["popularity_groups"]),
+        *_graph_section(runs, tables["graph_groups"]),
         "## Significance (per-user test NDCG@10, paired)",
         "",
         f"Each model against {BASELINE}, and each hybrid against its graph-less control. Main row: pooled over seeds "
@@ -543,6 +585,7 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         "Learning curves (mean over seeds); NDCG@10 by length group (std over seeds); the difference to "
         f"{BASELINE} by length group ({PRIMARY_CANDIDATES}, bootstrap 95% CI)"
         + ("" if tables["popularity_groups"].empty else " and by the test target's popularity")
+        + ("" if tables["graph_groups"].empty else " and by whether it has an edge in the item graph")
         + ("; the learned a(L) of every run of " + ", ".join(tables["alpha_curves"]["model"].unique())
            + ", one line per seed "
            "(`alpha_curves.csv`)." if not tables["alpha_curves"].empty else "."),
@@ -625,7 +668,7 @@ def summary(runs: list[Run], tables: dict[str, pd.DataFrame], out_dir: Path, fro
                   + (", ".join(f"`{f}`" for f in files) or "the preset's") + f"; {'; '.join(devices)}; "
                   + (days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}") + f". Generated by "
                   f"`{' '.join(command)}` from {len(runs)} run record{'s' if len(runs) != 1 else ''}. Findings, "
-                  f"all-items numbers, length and target-popularity groups, per-seed tests and figures: "
+                  f"all-items numbers, length, target-popularity and graph groups, per-seed tests and figures: "
                   f"[{link}]({link}).", ""]
     return lines
 

@@ -26,6 +26,7 @@ from recbole.utils import early_stopping
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
 from recbole_hybrid.finite import check_finite
+from recbole_hybrid.graph import default_item_degrees
 from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import device_name, load_checkpoint, plain, save_checkpoint
 from recbole_hybrid.sequence_trainer import SequenceTrainer
@@ -154,9 +155,11 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     model.load_state_dict(load_checkpoint(best_path, map_location=config["device"])["state_dict"])
     # the best epoch's validation again, for its per-user ranks (a resumed run holds only its metrics)
     counts = seen_valid.item_counts(valid_data._dataset.item_num)  # the training split's item popularity
-    valid = evaluate(model, valid_data, seen_valid, config["device"], fused, item_counts=counts)
+    degrees = default_item_degrees(train_data.dataset, config["graph_cache_dir"])
+    valid = evaluate(model, valid_data, seen_valid, config["device"], fused, item_counts=counts,
+                     item_degrees=degrees)
     test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"], fused,
-                                                   item_counts=counts)
+                                                   item_counts=counts, item_degrees=degrees)
     return {"trainer": which, "epochs": state.epochs, "best_epoch": state.best_epoch,
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,

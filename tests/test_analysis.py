@@ -39,9 +39,9 @@ def _base_ranks(seed: int) -> np.ndarray:
 
 def write_run(folder: Path, model: str, seed: int, test_rank: np.ndarray, label: str | None = None,
               config: dict | None = None, alpha: list[float] | None = None, dataset: str = "ml-1m",
-              target_count: np.ndarray | None = None) -> str:
-    """A run record, its ranks (with ``target_count``: the training counts of the targets too) and (with
-    ``alpha``) its a(L) curve, as experiments.py writes them."""
+              target_count: np.ndarray | None = None, target_degree: np.ndarray | None = None) -> str:
+    """A run record, its ranks (with ``target_count``/``target_degree``: the training counts and graph degrees of
+    the targets too) and (with ``alpha``) its a(L) curve, as experiments.py writes them."""
     name = label or model
     rid = f"{name}-{dataset}-paper-seed{seed}"
     users = np.arange(1, len(test_rank) + 1)
@@ -50,7 +50,9 @@ def write_run(folder: Path, model: str, seed: int, test_rank: np.ndarray, label:
                         test_rank=test_rank + 1, test_rank_filter_seen=test_rank, valid_user_id=users,
                         valid_history_length=lengths - 1, valid_rank=test_rank + 2, valid_rank_filter_seen=test_rank,
                         **({} if target_count is None else {"test_target_count": target_count,
-                                                             "valid_target_count": target_count + 1}))
+                                                             "valid_target_count": target_count + 1}),
+                        **({} if target_degree is None else {"test_target_degree": target_degree,
+                                                              "valid_target_degree": target_degree}))
     record = {"run_id": rid, "model": model, "dataset": dataset, "seed": seed, "date": f"2026-12-0{seed - 2019}T10:00:00",
               "command": COMMAND, "device": "CPU x86_64 (2 cores)" if seed != 2022 else "NVIDIA H100",
               "versions": {"torch": "2.13.0", "recbole": "1.2.1", "git_commit": "abc123"},
@@ -175,6 +177,73 @@ def test_popularity_groups_split_users_at_the_quartiles_of_their_targets_counts(
     write_run(tmp_path, "HybridFixed", SEEDS[0], _base_ranks(SEEDS[0]), target_count=counts[::-1].copy())
     with pytest.raises(AnalysisError, match="disagree on the training counts of their test targets"):
         analysis.popularity_groups(load_runs(tmp_path, "ml-1m", "paper"))
+
+
+def test_graph_groups_separate_rare_targets_without_an_edge_from_rare_targets_with_edges(tmp_path):
+    counts = _target_counts()
+    # the rarest targets: a third without an edge in the graph; one target of Q2 without an edge too
+    rare = np.flatnonzero(counts == 1)
+    degree = np.where(counts == 1, 3, 50)
+    degree[rare[:25]] = 0
+    degree[np.flatnonzero(counts == 5)[0]] = 0
+    linked_rare = (counts == 1) & (degree > 0)
+    for seed in SEEDS[:2]:
+        base = _base_ranks(seed)
+        write_run(tmp_path, "SASRec", seed, base, target_count=counts, target_degree=degree)
+        # better on the rare targets the graph reaches only
+        write_run(tmp_path, "HybridDiscrete", seed, np.where(linked_rare, 1, base), target_count=counts,
+                  target_degree=degree)
+    runs = load_runs(tmp_path, "ml-1m", "paper")
+    tables = analysis.tables(runs, n_boot=300)
+    table = tables["graph_groups"].set_index(["model", "candidates", "group"])
+    sasrec = table.loc[("SASRec", "seen_excluded")]
+    assert list(sasrec.index) == list(analysis.GRAPH_GROUPS)
+    assert list(sasrec["n_users"]) == [26, 50, 224]  # no edge: 25 rare + 1 of Q2, whatever its count
+    assert list(sasrec["target_range"]) == ["degree 0", "degree>0, n<=1", "degree>0, n>1"]
+    discrete = table.loc[("HybridDiscrete", "seen_excluded")]
+    assert discrete.loc["Q1 with edges", "diff_ci_low"] > 0
+    assert (discrete.loc[["no edge", "Q2-Q4 with edges"], "diff_test_ndcg@10"] == 0).all()
+    diff = np.mean([per_user_metric(np.ones(50, int), "ndcg@10")
+                    - per_user_metric(_base_ranks(s)[linked_rare], "ndcg@10") for s in SEEDS[:2]], axis=0)
+    assert discrete.loc["Q1 with edges", "diff_test_ndcg@10"] == pytest.approx(diff.mean())
+    text = " ".join(findings(runs, tables))
+    assert "By whether the test target has an edge in the default item graph" in text
+    assert "So: above SASRec in Q1 with edges; no clear difference (the interval holds 0) in no edge" in text
+    # a run whose degrees disagree was made on another split (or another graph)
+    write_run(tmp_path, "HybridFixed", SEEDS[0], _base_ranks(SEEDS[0]), target_count=counts,
+              target_degree=degree[::-1].copy())
+    with pytest.raises(AnalysisError, match="disagree on the graph degrees of their test targets"):
+        analysis.graph_groups(load_runs(tmp_path, "ml-1m", "paper"))
+
+
+def test_graph_groups_are_empty_without_degrees_and_the_readme_says_how_to_get_them(tmp_path):
+    counts = _target_counts()
+    for seed in SEEDS[:1]:
+        write_run(tmp_path, "SASRec", seed, _base_ranks(seed), target_count=counts)
+        write_run(tmp_path, "HybridDiscrete", seed, _base_ranks(seed + 5), target_count=counts)
+    runs = load_runs(tmp_path, "ml-1m", "paper")
+    assert analysis.graph_groups(runs).empty and not analysis.popularity_groups(runs).empty
+    out = tmp_path / "out"
+    analyze("ml-1m", "paper", tmp_path, out, save=True, n_boot=300)
+    readme = (out / "README.md").read_text()
+    assert ("Not computed: 2 of the 2 records' ranks lack the graph degrees of their test targets (saved before "
+            "runs wrote them; first: HybridDiscrete-ml-1m-paper-seed2020)") in readme
+    assert (out / "popularity_groups.csv").exists() and not (out / "graph_group_diffs.png").exists()
+
+
+def test_the_graph_section_says_how_many_targets_have_no_edge(tmp_path):
+    counts = _target_counts()
+    degree = np.where(counts == 1, 0, 7)  # the 75 rarest targets have no edge: a quarter of the users
+    for seed in SEEDS[:1]:
+        write_run(tmp_path, "SASRec", seed, _base_ranks(seed), target_count=counts, target_degree=degree)
+        write_run(tmp_path, "HybridDiscrete", seed, _base_ranks(seed + 5), target_count=counts, target_degree=degree)
+    out = tmp_path / "out"
+    analyze("ml-1m", "paper", tmp_path, out, save=True, n_boot=300)
+    readme = (out / "README.md").read_text()
+    assert "## By whether the test target is in the item graph" in readme
+    assert "(graph_window 3, graph_min_count 5, built from the training split)" in readme
+    assert "The `no edge` group holds 75 of 300 test users (25.0%)." in readme
+    assert (out / "graph_groups.csv").exists() and (out / "graph_group_diffs.png").exists()
 
 
 def test_without_target_counts_the_popularity_groups_say_how_to_get_them(grid, tmp_path):

@@ -15,6 +15,7 @@ from recbole.utils import init_seed
 from recbole_hybrid import HybridDiscrete
 from recbole_hybrid.config import ConfigError, build_config
 from recbole_hybrid.evaluation import SeenItems, evaluate, metrics_from_ranks, per_user_metric, target_ranks
+from recbole_hybrid.graph import default_item_degrees
 from tests.conftest import TINY
 
 
@@ -167,6 +168,16 @@ def test_target_counts_are_the_training_interactions_with_each_target(ml100k_dat
     np.testing.assert_array_equal(result.target_count, expected[[target_of[u] for u in result.user_id]])
     assert counts.sum() == len(train.dataset.inter_feat) + len(result.user_id)  # every row's target + first items
     assert evaluate(PlantedScores(dataset.item_num), test, seen, "cpu").target_count is None
+
+
+def test_target_degrees_are_the_graph_degrees_of_each_target(ml100k_data):
+    _, dataset, train, valid, test = ml100k_data
+    degrees = default_item_degrees(train.dataset)
+    seen = SeenItems.from_datasets([train.dataset, valid.dataset], test.dataset)
+    result = evaluate(PlantedScores(dataset.item_num), test, seen, "cpu", item_degrees=degrees)
+    target_of = dict(zip(test.dataset.inter_feat["user_id"].numpy(), test.dataset.inter_feat["item_id"].numpy()))
+    np.testing.assert_array_equal(result.target_degree, degrees[[target_of[u] for u in result.user_id]])
+    assert result.target_count is None and (result.target_degree > 0).mean() > 0.5  # ml-100k: mostly linked
 
 
 def test_a_split_that_is_not_leave_one_out_is_refused(ml100k_data):

@@ -121,6 +121,19 @@ def test_popularity_groups_split_the_users_at_their_targets_training_counts(pipe
     assert (pipeline["out"] / "results" / "popularity_group_diffs.png").is_file()
 
 
+def test_graph_groups_split_the_users_by_their_targets_graph_degrees(pipeline):
+    table = pd.read_csv(pipeline["out"] / "results" / "graph_groups.csv")
+    assert list(table.columns[:5]) == ["model", "candidates", "group", "target_range", "n_users"]
+    with np.load(pipeline["out"] / "runs" / "SASRec-ml-100k-pipeline-seed2020.ranks.npz") as ranks:
+        counts, degrees = ranks["test_target_count"], ranks["test_target_degree"]
+    first = table[(table["model"] == "SASRec") & (table["candidates"] == "all_items")].set_index("group")
+    assert first.loc["no edge", "n_users"] == (degrees == 0).sum()
+    q1 = np.quantile(counts, 0.25, method="lower")
+    assert first.loc["Q1 with edges", "n_users"] == ((degrees > 0) & (counts <= q1)).sum()
+    assert first["n_users"].sum() == 256
+    assert (pipeline["out"] / "results" / "graph_group_diffs.png").is_file()
+
+
 def test_older_ranks_get_the_target_counts_the_runs_write_now(pipeline, tmp_path):
     """``experiments target-counts`` rebuilds the split from the record's config: the same counts as evaluate()."""
     rid = run_id("HybridDiscrete", "ml-100k", "pipeline", 2020)
@@ -129,7 +142,8 @@ def test_older_ranks_get_the_target_counts_the_runs_write_now(pipeline, tmp_path
     ranks_path = tmp_path / f"{rid}.ranks.npz"
     with np.load(ranks_path) as saved:
         written = dict(saved)
-    older = {k: v for k, v in written.items() if not k.endswith("_target_count")}
+    assert {"test_target_count", "test_target_degree", "valid_target_degree"} <= set(written)
+    older = {k: v for k, v in written.items() if not k.endswith(("_target_count", "_target_degree"))}
     np.savez_compressed(ranks_path, **older)
     assert console(["experiments", "target-counts", str(tmp_path / f"{rid}.json")]) == 0
     with np.load(ranks_path) as added:
@@ -140,6 +154,12 @@ def test_older_ranks_get_the_target_counts_the_runs_write_now(pipeline, tmp_path
     np.savez_compressed(ranks_path, **{**older, "test_history_length": older["test_history_length"] + 1})
     before = ranks_path.read_bytes()
     with pytest.raises(AnalysisError, match=f"{rid}.ranks.npz: its test users or history lengths differ"):
+        add_target_counts([tmp_path / f"{rid}.json"])
+    assert ranks_path.read_bytes() == before
+    # counts already saved (degrees missing) are checked against the rebuilt split, not overwritten
+    np.savez_compressed(ranks_path, **{**older, "test_target_count": written["test_target_count"] + 1})
+    before = ranks_path.read_bytes()
+    with pytest.raises(AnalysisError, match=f"{rid}.ranks.npz: its test_target_count differs from the one"):
         add_target_counts([tmp_path / f"{rid}.json"])
     assert ranks_path.read_bytes() == before
 

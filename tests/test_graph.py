@@ -34,6 +34,12 @@ def test_normalisation_drops_rare_edges_and_uses_weighted_degree():
     assert adj[0, 2] == 0 and adj[2, 2] == 1.0
 
 
+def test_item_degrees_count_the_other_items_an_item_has_an_edge_to():
+    w = sp.csr_matrix(np.array([[0, 6, 2, 0], [6, 0, 0, 9], [2, 0, 0, 0], [0, 9, 0, 0]], dtype=np.float32))
+    adj = normalized_adjacency(w, min_count=5)  # keeps 0-1 and 1-3; item 2 keeps only its self-loop
+    np.testing.assert_array_equal(graph.item_degrees(adj), [1, 2, 0, 1])
+
+
 def write_planted_dataset(folder: Path, n_users: int = 8) -> None:
     """Users whose training parts all contain the adjacent pair 21 22, and whose validation and test items are 31
     then 32. Leaking the held-out items would create edges 31-32 (and to 31, 32) with count ``n_users``."""
@@ -90,3 +96,19 @@ def test_cache_key_covers_every_training_interaction_and_the_graph_code(monkeypa
         assert _cache_key(*arrays, 50, 3, 5, "toy") != key, f"array {changed}"
     monkeypatch.setattr(graph, "GRAPH_VERSION", graph.GRAPH_VERSION + 1)
     assert _cache_key(seq, lengths, targets, 50, 3, 5, "toy") != key
+
+
+def test_default_item_degrees_are_those_of_the_graph_a_hybrid_builds_by_default(tmp_path, tiny):
+    write_planted_dataset(tmp_path / "data")
+    with bare_argv():
+        config = build_config("HybridDiscrete", "planted", [], {
+            **tiny, "data_path": str(tmp_path / "data"), "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+            "val_interval": None, "user_inter_num_interval": None, "graph_cache_dir": ""})
+    assert graph.default_graph_settings() == (config["graph_window"], config["graph_min_count"]) == (3, 5)
+    dataset, train, _, _ = load_data(config)
+    degrees = graph.default_item_degrees(train.dataset)
+    np.testing.assert_array_equal(degrees, graph.item_degrees(build_item_graph(train.dataset, 3, 5)))
+    idx = {tok: int(dataset.token2id("item_id", tok)) for tok in ("21", "22", "31", "32")}
+    assert degrees[idx["21"]] >= 1 and degrees[idx["22"]] >= 1  # the planted pair, 8 times
+    assert degrees[idx["31"]] == degrees[idx["32"]] == 0  # held-out items never get an edge
+    assert degrees[0] == 0  # padding
