@@ -5,6 +5,7 @@ Figures read the runs (``runs``) and the tables (``analysis``); nothing imports 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -83,7 +84,7 @@ def group_diffs(groups: pd.DataFrame, path: Path, candidates: str = PRIMARY_CAND
     metric = f"diff_test_{SIGNIFICANCE_METRIC}"
     table = groups[(groups["candidates"] == candidates) & groups[metric].notna()] if metric in groups else \
         groups.iloc[:0]  # SASRec alone: no differences
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     models = list(table["model"].drop_duplicates())
     width = 0.8 / max(len(models), 1)
     x = np.arange(len(order))
@@ -96,9 +97,9 @@ def group_diffs(groups: pd.DataFrame, path: Path, candidates: str = PRIMARY_CAND
     ax.set_xticks(x, [f"{g}\n{labels.loc[g, range_column]}\n{labels.loc[g, 'n_users']} users" for g in order])
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set(ylabel=f"test NDCG@10 minus {BASELINE}",
-           title=f"Difference to {BASELINE} by {by} ({candidates}; 95% bootstrap CI)")
+           title=textwrap.fill(f"Difference to {BASELINE} by {by} ({candidates}; 95% bootstrap CI)", 70))
     if models:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: never over a bar
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
