@@ -128,10 +128,9 @@ def save_ranks(path: str | Path, valid, test) -> Path:
     when the evaluation has them, ``<split>_target_count`` (the training-split count of the user's target item) and
     ``<split>_target_degree`` (its number of edges in the default item graph).
     """
+    keys = ("user_id", "history_length", "rank", "rank_filter_seen", "target_count", "target_degree")
     arrays = {f"{split}_{key}": getattr(ev, key) for split, ev in (("valid", valid), ("test", test))
-              if ev is not None for key in ("user_id", "history_length", "rank", "rank_filter_seen", "target_count",
-                                                                    "target_degree")
-              if getattr(ev, key) is not None}
+              if ev is not None for key in keys if getattr(ev, key) is not None}
     return write_ranks(path, arrays)
 
 
