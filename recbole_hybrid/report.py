@@ -459,14 +459,23 @@ def _uncorrected_note(groups: pd.DataFrame) -> str:
             "group where one does is a place to look, not a finding on its own.")
 
 
+def _lacking_note(runs: list[Run], key: str, what: str) -> str | None:
+    """How many records' ranks lack ``test_<key>`` (``what`` of their test targets) and the command that adds it,
+    or None when none does."""
+    lacking = [run.run_id for run in runs if f"test_{key}" not in run.ranks]
+    if not lacking:
+        return None
+    return (f"Not computed: {len(lacking)} of the {len(runs)} records' ranks lack the {what} of their test targets "
+            f"(saved before runs wrote them; first: {lacking[0]}). "
+            "`recbole-hybrid experiments target-counts RECORD.json ...` adds them from the dataset.")
+
+
 def _popularity_section(runs: list[Run], popularity: pd.DataFrame) -> list[str]:
     """The README's section on the target-popularity groups, or how to get them when records lack the counts."""
     lines = ["## By the test target's popularity", ""]
-    lacking = [run.run_id for run in runs if "test_target_count" not in run.ranks]
+    lacking = _lacking_note(runs, "target_count", "training counts")
     if lacking:
-        return lines + [f"Not computed: {len(lacking)} of the {len(runs)} records' ranks lack the training counts "
-                        f"of their test targets (saved before runs wrote them; first: {lacking[0]}). "
-                        "`recbole-hybrid experiments target-counts RECORD.json ...` adds them from the dataset.", ""]
+        return lines + [lacking, ""]
     return lines + [
         "n is the number of training-split interactions with the user's test target; Q1-Q4 split the test users "
         "at its quartiles (Q1 the rarest targets; users with tied counts stay together). Differences and intervals "
@@ -486,11 +495,9 @@ def _no_edge_sentence(graph: pd.DataFrame) -> str:
 def _graph_section(runs: list[Run], graph: pd.DataFrame) -> list[str]:
     """The README's section on the graph groups, or how to get them when records lack the target degrees."""
     lines = ["## By whether the test target is in the item graph", ""]
-    lacking = [run.run_id for run in runs if "test_target_degree" not in run.ranks]
+    lacking = _lacking_note(runs, "target_degree", "graph degrees")
     if lacking:
-        return lines + [f"Not computed: {len(lacking)} of the {len(runs)} records' ranks lack the graph degrees "
-                        f"of their test targets (saved before runs wrote them; first: {lacking[0]}). "
-                        "`recbole-hybrid experiments target-counts RECORD.json ...` adds them from the dataset.", ""]
+        return lines + [lacking, ""]
     if graph.empty:
         return lines + ["Not computed: the records lack the training counts of their test targets (above).", ""]
     window, min_count = default_graph_settings()
