@@ -473,9 +473,9 @@ def _lacking_note(runs: list[Run], key: str, what: str) -> str | None:
 def _popularity_section(runs: list[Run], popularity: pd.DataFrame) -> list[str]:
     """The README's section on the target-popularity groups, or how to get them when records lack the counts."""
     lines = ["## By the test target's popularity", ""]
-    lacking = _lacking_note(runs, "target_count", "training counts")
-    if lacking:
-        return lines + [lacking, ""]
+    note = _lacking_note(runs, "target_count", "training counts")
+    if note:
+        return lines + [note, ""]
     return lines + [
         "n is the number of training-split interactions with the user's test target; Q1-Q4 split the test users "
         "at its quartiles (Q1 the rarest targets; users with tied counts stay together). Differences and intervals "
@@ -495,9 +495,9 @@ def _no_edge_sentence(graph: pd.DataFrame) -> str:
 def _graph_section(runs: list[Run], graph: pd.DataFrame) -> list[str]:
     """The README's section on the graph groups, or how to get them when records lack the target degrees."""
     lines = ["## By whether the test target is in the item graph", ""]
-    lacking = _lacking_note(runs, "target_degree", "graph degrees")
-    if lacking:
-        return lines + [lacking, ""]
+    note = _lacking_note(runs, "target_degree", "graph degrees")
+    if note:
+        return lines + [note, ""]
     if graph.empty:
         return lines + ["Not computed: the records lack the training counts of their test targets (above).", ""]
     window, min_count = default_graph_settings()
