@@ -118,12 +118,18 @@ def _versus(row: pd.Series) -> str:
             f"{row['p_holm']:.2g})")
 
 
-def _overall_sentence(row: pd.Series) -> str:
-    model, base = row["model"], row["baseline"]
+def _seeds_phrase(row: pd.Series) -> str:
+    """``2 of 3 seeds above SASRec: the seeds disagree in direction``: the per-seed signs beside a pooled test."""
     above, n = _seeds_above(row)
-    seeds = f"{above} of {n} seed{'s' if n > 1 else ''} above {base}"
+    seeds = f"{above} of {n} seed{'s' if n > 1 else ''} above {row['baseline']}"
     if 0 < above < n:
         seeds += ": the seeds disagree in direction"
+    return seeds
+
+
+def _overall_sentence(row: pd.Series) -> str:
+    model, base = row["model"], row["baseline"]
+    seeds = _seeds_phrase(row)
     direction = _direction(row)
     if direction == "above":
         head = f"**{model} beats {base}** on test NDCG@10 ({row['candidates']})"
@@ -202,12 +208,13 @@ def _graph_sentences(runs: list[Run], sig: pd.DataFrame) -> list[str]:
         name = f"{model} (gnn_layers={', '.join(map(str, layers))}) against its control {control} (gnn_layers=0: " \
                f"the same parameters, no graph propagation)"
         direction = _direction(row)
+        seeds = _seeds_phrase(row)
         if direction == "above":
-            text = f"**The graph helps**: {name}: {_versus(row)}."
+            text = f"**The graph helps**: {name}: {_versus(row)}; {seeds}."
         elif direction == "below":
-            text = f"**The graph hurts**: {name}: {_versus(row)}."
+            text = f"**The graph hurts**: {name}: {_versus(row)}; {seeds}."
         else:
-            text = f"The graph adds nothing measurable: {name}: {_versus(row)}."
+            text = f"The graph's effect is not significant after Holm's correction: {name}: {_versus(row)}; {seeds}."
             control_row = _family_row(sig, control, BASELINE)
             if control_row is not None and _direction(control_row) == "above":
                 text += (f" The control alone is significantly above {BASELINE}, so what helps is the extra "

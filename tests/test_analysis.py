@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -415,19 +416,21 @@ def test_readme_states_provenance_anchors_and_findings_that_follow_the_numbers(t
                  "the learned a(L) of every run of HybridLearnable, HybridContinuous, one line per seed"):
         assert text in readme, text
     assert "seeds disagree" not in readme.split("**HybridDiscrete beats SASRec**")[1].split("\n")[0]
+    assert re.search(r"\*\*The graph helps\*\*: .*; \d of 3 seeds above HybridDiscrete-nograph\.", readme)
 
 
 def test_findings_say_when_only_the_extra_table_helps_and_when_no_control_ran(tmp_path):
     folder = write_grid(tmp_path / "runs", control_like="HybridDiscrete")
     runs = load_runs(folder, "ml-1m", "paper")
     text = "\n".join(findings(runs, analysis.tables(runs, n_boot=200)))
-    assert "The graph adds nothing measurable: HybridDiscrete" in text
+    assert "The graph's effect is not significant after Holm's correction: HybridDiscrete" in text
+    assert re.search(r"Holm-adjusted p = [^)]*\); \d of 3 seeds above HybridDiscrete-nograph", text)
     assert "The control alone is significantly above SASRec, so what helps is the extra embedding table" in text
     for path in folder.glob("HybridDiscrete-nograph-*"):
         path.unlink()
     runs = load_runs(folder, "ml-1m", "paper")
     text = "\n".join(findings(runs, analysis.tables(runs, n_boot=200)))
-    assert "No control run" in text and "graph adds" not in text
+    assert "No control run" in text and "graph's effect" not in text
 
 
 def test_findings_say_what_each_learned_a_became_per_length_group(grid, tmp_path):
