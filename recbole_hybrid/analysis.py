@@ -17,6 +17,7 @@ import pandas as pd
 from recbole_hybrid import HYBRID_MODELS
 from recbole_hybrid.evaluation import CUTOFFS, METRICS, metrics_from_ranks, per_user_metric
 from recbole_hybrid.fingerprint import differences, run_settings
+from recbole_hybrid.history_caps import caps_in_ranks
 from recbole_hybrid.lengths import group_names, group_ranges
 from recbole_hybrid.runs import BASELINE, GROUPS, AnalysisError, Run, config_value, model_order
 from recbole_hybrid.stats import bootstrap_mean_ci, holm, paired_tests
@@ -359,9 +360,81 @@ def item_gate_summary(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "seed", "median", "p05", "p95", "below_1"])
 
 
+#: Candidate sets of the history-capped tests (``history_caps``) -> their ranks' suffix. ``seen_excluded`` drops
+#: the visible items only (the primary set: what a user with only those items has seen); ``history_excluded``
+#: the whole true history. Uncapped (``full``), both are the test's ``rank_filter_seen``.
+CAP_CANDIDATES = {"all_items": "rank", "seen_excluded": "rank_filter_seen", "history_excluded": "rank_filter_history"}
+#: The columns of ``history_cap_table``.
+CAP_COLUMNS = ("model", "candidates", "cap", "n_seeds", "test_ndcg@10_mean", "test_ndcg@10_std", "test_hit@10_mean",
+               "test_hit@10_std", "ci_low", "ci_high", "alpha", "baseline", "n", f"diff_test_{SIGNIFICANCE_METRIC}",
+               "diff_ci_low", "diff_ci_high", "t_p", "p_holm")
+
+
+def _cap_key(cap: int | None, suffix: str) -> str:
+    """The ranks key (without ``test_``) of a capped test, or of the uncapped test for ``cap=None``."""
+    if cap is not None:
+        return f"cap{cap}_{suffix}"
+    return "rank_filter_seen" if suffix == "rank_filter_history" else suffix
+
+
+def _alpha_at(run: Run, length: int) -> float:
+    """The run's learned or set ``a(L)`` at ``L = length`` (NaN without a saved curve)."""
+    if run.alpha is None or length not in run.alpha["length"]:
+        return np.nan
+    return float(run.alpha["alpha"][run.alpha["length"].index(length)])
+
+
+def history_cap_table(runs: list[Run], n_boot: int = GROUP_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """The test with every user's history cut to its last ``k`` items, per label, candidate set and cap.
+
+    Only runs whose ranks hold caps take part, at the caps they all share; ``cap`` is ``k`` or ``"full"`` (the
+    uncapped test of the same runs). NDCG@10 and HR@10: mean and std over seeds; ``ci_low``/``ci_high``: a
+    bootstrap 95% interval of the label's NDCG@10 (each user's value averaged over its seeds, users resampled
+    ``n_boot`` times); ``alpha``: the mean over seeds of a hybrid's ``a(k)``. Against SASRec, paired per user over
+    the seeds both have (``paired_samples``): the NDCG@10 difference, its bootstrap interval and the paired t-test's
+    ``t_p``; ``p_holm`` corrects ``t_p`` over every label and cap (not ``full``, tested in ``significance``) of
+    one candidate set.
+    """
+    capped = [r for r in runs if caps_in_ranks(r.ranks)]
+    if not capped:
+        return pd.DataFrame(columns=CAP_COLUMNS)
+    caps = sorted(set.intersection(*(set(caps_in_ranks(r.ranks)) for r in capped)))
+    rows = []
+    for label in model_order(capped):
+        label_runs = [r for r in capped if r.label == label]
+        for candidates, suffix in CAP_CANDIDATES.items():
+            for cap in [*caps, None]:
+                key = _cap_key(cap, suffix)
+                per_seed = [metrics_from_ranks(r.ranks[f"test_{key}"]) for r in label_runs]
+                users = np.mean([per_user_metric(_by_user(r, key), SIGNIFICANCE_METRIC) for r in label_runs], axis=0)
+                low, high = bootstrap_mean_ci(users, n_boot=n_boot, seed=seed)
+                row = {"model": label, "candidates": candidates, "cap": "full" if cap is None else cap,
+                       "n_seeds": len(label_runs), "ci_low": low, "ci_high": high,
+                       "alpha": np.nan if cap is None else np.mean([_alpha_at(r, cap) for r in label_runs])}
+                for metric in ("ndcg@10", "hit@10"):
+                    values = [m[metric] for m in per_seed]
+                    row[f"test_{metric}_mean"] = float(np.mean(values))
+                    row[f"test_{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+                samples = paired_samples(capped, label, BASELINE, key) if label != BASELINE else []
+                if samples:
+                    _, a, b, _ = samples[-1]
+                    result = paired_tests(a, b, n_boot=n_boot, seed=seed)
+                    row.update({"baseline": BASELINE, "n": result["n"],
+                                f"diff_test_{SIGNIFICANCE_METRIC}": result["mean_diff"],
+                                "diff_ci_low": result["ci_low"], "diff_ci_high": result["ci_high"],
+                                "t_p": result["t_p"]})
+                rows.append(row)
+    table = pd.DataFrame(rows).reindex(columns=CAP_COLUMNS)
+    for candidates in CAP_CANDIDATES:
+        family = (table["candidates"] == candidates) & (table["cap"] != "full") & table["t_p"].notna()
+        if family.any():
+            table.loc[family, "p_holm"] = holm(table.loc[family, "t_p"].to_numpy(dtype=float))
+    return table
+
+
 def tables(runs: list[Run], n_boot: int = 10_000) -> dict[str, pd.DataFrame]:
     """Every table of the comparison, by its CSV name."""
     return {"overall_comparison": overall_comparison(runs), "length_groups": length_groups(runs),
             "popularity_groups": popularity_groups(runs), "graph_groups": graph_groups(runs),
             "significance": significance(runs, n_boot=n_boot),
-            "alpha_curves": alpha_curves(runs)}
+            "alpha_curves": alpha_curves(runs), "history_caps": history_cap_table(runs)}

@@ -14,6 +14,7 @@ from recbole_hybrid.errors import ConfigError
 from recbole_hybrid.fast_trainer import check_trainer_config
 from recbole_hybrid.flags import SHORT_FLAGS, parse_value, read_settings
 from recbole_hybrid.fusion import check_fusion_form, check_item_gate
+from recbole_hybrid.history_caps import CAPS_KEY, check_history_caps
 from recbole_hybrid.resources import plugin_property_files
 from recbole_hybrid.sequence_trainer import check_sequence_config, resolve_train_mode
 
@@ -202,6 +203,7 @@ def check_config(config: Config, model_cls: type) -> None:
                 or not set(clip) <= {"max_norm", "norm_type", "error_if_nonfinite", "foreach"}:
             raise ConfigError(f"clip_grad_norm={clip!r} must be empty or a dict such as {{'max_norm': 5.0}} "
                               f"(max_norm a finite number > 0; torch's clip_grad_norm_ arguments only)")
+    check_history_caps(config[CAPS_KEY], model_cls, config["MAX_ITEM_LIST_LENGTH"])
     check_trainer_config(config)
     check_sequence_config(config, model_cls)
     if issubclass(model_cls, HybridSASRec):

@@ -13,6 +13,9 @@ the same score gets rank ``n_items - 1``, not 1. Without ties both are equal (te
 
 Filtered ranks (``filter_seen``) drop from the candidates every item the user interacted with before the target
 (the whole history, not only the ``MAX_ITEM_LIST_LENGTH`` items the model reads), except the target itself.
+
+With ``history_cap=k`` (``history_caps``) each user's input is cut to its last ``min(k, L)`` items; its filtered
+rank then drops only those visible items, and ``rank_filter_history`` the whole history.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from recbole_hybrid.fused_layers import fused_kernels
+from recbole_hybrid.history_caps import cap_history, visible_mask
 
 CUTOFFS = (5, 10, 20)
 METRICS = ("ndcg", "hit", "mrr")
@@ -146,6 +150,9 @@ class Evaluation:
     rank_filter_seen: np.ndarray  # [U]
     target_count: np.ndarray | None = None  # [U] training-split count of the user's target item (None: not asked)
     target_degree: np.ndarray | None = None  # [U] edges of the target in the default item graph (None: not asked)
+    # a capped test (history_cap): rank_filter_seen excludes the visible items only, this the whole history
+    rank_filter_history: np.ndarray | None = None  # [U]
+    metrics_filter_history: dict[str, float] | None = None
 
 
 #: Rows per forward pass when a batch is split by history length.
@@ -192,7 +199,7 @@ def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> tor
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str,
              fused: bool = True, item_counts: np.ndarray | None = None,
-             item_degrees: np.ndarray | None = None) -> Evaluation:
+             item_degrees: np.ndarray | None = None, history_cap: int | None = None) -> Evaluation:
     """Rank every user's target of a RecBole full-sort sequential eval loader, with and without seen items.
 
     Args:
@@ -206,12 +213,16 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
             the target ids themselves are never kept (they would be the dataset's held-out interactions).
         item_degrees: ``[n_items]`` edges of every item in the default item graph (``graph.default_item_degrees``),
             or None. Given, the result's ``target_degree`` holds each user's target's (the graph groups).
+        history_cap: ``k``, or None. Given, every row's input is cut to its last ``min(k, L)`` items
+            (``history_caps.cap_history``); ``rank_filter_seen`` then excludes those visible items and
+            ``rank_filter_history`` the whole history ``seen``.
     """
     dataset = eval_data._dataset
     uid_field, iid_field, len_field = dataset.uid_field, dataset.iid_field, dataset.config["ITEM_LIST_LENGTH_FIELD"]
     max_len = dataset.config["MAX_ITEM_LIST_LENGTH"]
     model.eval()
-    out: dict[str, list[np.ndarray]] = {"user_id": [], "rank": [], "rank_filter_seen": [], "target": []}
+    out: dict[str, list[np.ndarray]] = {"user_id": [], "rank": [], "rank_filter_seen": [], "target": [],
+                                        "rank_filter_history": []}
     with fused_kernels(model) if fused else contextlib.nullcontext():  # once per split, not per batch
         for interaction, history_index, _, _ in eval_data:
             if history_index is not None:
@@ -225,15 +236,27 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
                     "the history lengths of the evaluated split do not match its earlier splits: evaluate() "
                     "supports RecBole's leave-one-out split (eval_args split LS, order TO, one target per user)"
                 )
+            if history_cap is not None:
+                seq_field = iid_field + dataset.config["LIST_SUFFIX"]
+                interaction.interaction[seq_field], interaction.interaction[len_field] = cap_history(
+                    interaction[seq_field], interaction[len_field], history_cap)
             scores = full_sort_scores(model, interaction, len_field)
             targets = interaction[iid_field]
-            ranks = torch.stack([*target_ranks(scores, targets, seen.mask(users, scores.size(1), scores.device)),
-                                 targets.long()])
-            ranks = ranks.cpu().numpy()  # [3, B]: the batch's one transfer to the host
+            history = seen.mask(users, scores.size(1), scores.device)
+            if history_cap is None:
+                ranks = torch.stack([*target_ranks(scores, targets, history), targets.long()])
+            else:
+                ranks, visible = target_ranks(scores, targets, visible_mask(interaction[seq_field], scores.size(1)))
+                ranks = torch.stack([ranks, visible, targets.long(), target_ranks(scores, targets, history)[1]])
+            ranks = ranks.cpu().numpy()  # [3 or 4, B]: the batch's one transfer to the host
             out["user_id"].append(users)
             out["rank"].append(ranks[0])
             out["rank_filter_seen"].append(ranks[1])
             out["target"].append(ranks[2])
+            if history_cap is not None:
+                out["rank_filter_history"].append(ranks[3])
+    if history_cap is None:
+        del out["rank_filter_history"]
     arrays = {key: np.concatenate(value) for key, value in out.items()}
     targets = arrays.pop("target")
     if len(np.unique(arrays["user_id"])) != len(arrays["user_id"]):
@@ -244,4 +267,7 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
                       user_id=arrays["user_id"], history_length=seen.length[arrays["user_id"]],
                       rank=arrays["rank"], rank_filter_seen=arrays["rank_filter_seen"],
                       target_count=None if item_counts is None else item_counts[targets],
-                      target_degree=None if item_degrees is None else item_degrees[targets])
+                      target_degree=None if item_degrees is None else item_degrees[targets],
+                      rank_filter_history=arrays.get("rank_filter_history"),
+                      metrics_filter_history=None if history_cap is None else
+                      metrics_from_ranks(arrays["rank_filter_history"]))

@@ -7,6 +7,8 @@
     recbole-hybrid experiments ablate --a=RUN.json --b=RUN.json --keys=KEY[,KEY] [--out_dir=DIR]
     recbole-hybrid experiments status [--checkpoint_dir=saved] [--results_dir=results/runs] [--match=TEXT]
     recbole-hybrid experiments target-counts RECORD.json [RECORD.json ...] [--data_path=DIR]
+    recbole-hybrid experiments caps RECORD.json [RECORD.json ...] [--caps=1,2,3,5,10,20,50] [--checkpoint_dir=DIR]
+                                    [--data_path=DIR]
 
 (``python -m recbole_hybrid.experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
@@ -31,13 +33,16 @@ compares two runs of one model and seed that differ only in ``--keys`` (``recbol
 tells, from the run folders and records alone, which runs are done, training, interrupted or not started, with each
 one's best validation so far and at most how many epochs it has left (``recbole_hybrid.progress``).
 ``target-counts`` adds to ranks files saved before runs wrote them the training counts of the users' target items,
-which the analysis's popularity groups need (``recbole_hybrid.target_counts``).
+which the analysis's popularity groups need (``recbole_hybrid.target_counts``). ``caps`` adds to existing records
+the test with every user's history cut to its last k items (``eval_history_caps``), from each run's saved best
+model, without retraining (``recbole_hybrid.caps_backfill``).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 from typing import Any, Callable
 
@@ -181,17 +186,28 @@ def run_comparison(preset: str, dataset: str, seeds: int = 3, models: tuple[str,
     return done
 
 
+def cap_list(text: str) -> list[int]:
+    """``--caps=1,2,5`` as ``[1, 2, 5]``; the caps themselves are checked with the run's config."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
 def main(argv: list[str]) -> int:
     """``recbole-hybrid experiments PRESET|analyze|ablate|status|target-counts ...``; the exit status (user mistakes
     raise)."""
-    from recbole_hybrid import ablation, progress, target_counts
+    from argparse import RawDescriptionHelpFormatter
+
+    from recbole_hybrid import ablation, caps_backfill, progress, target_counts
+    from recbole_hybrid.history_caps import DEFAULT_CAPS
     from recbole_hybrid.report import analyze
     from recbole_hybrid.runs import AnalysisError
 
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
     commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="PRESET|analyze|ablate|status|target-counts")
+                                     metavar="PRESET|analyze|ablate|status|target-counts|caps")
     for preset in PRESETS:
         sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
                                   description=f"Run the comparison with preset {preset!r} (see "
@@ -228,7 +244,22 @@ def main(argv: list[str]) -> int:
                               description=target_counts.__doc__)
     sub.add_argument("records", nargs="+", help="run records (JSON beside their ranks)")
     sub.add_argument("--data_path", default=None, help="the folder holding <dataset>/ (default: the recorded one)")
+    sub = commands.add_parser("caps", allow_abbrev=False, help="add history-capped tests to records, no retraining",
+                              description=caps_backfill.__doc__, formatter_class=RawDescriptionHelpFormatter)
+    sub.add_argument("records", nargs="+", help="run records (JSON beside their ranks)")
+    sub.add_argument("--caps", type=cap_list, default=list(DEFAULT_CAPS),
+                     help=f"comma-separated caps k (default: {','.join(map(str, DEFAULT_CAPS))})")
+    sub.add_argument("--checkpoint_dir", default=None,
+                     help="folder holding <run_id>/best.pth (default: the checkpoint path each record names)")
+    sub.add_argument("--data_path", default=None, help="the folder holding <dataset>/ (default: the recorded one)")
     args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
+    if args.command == "caps":
+        try:
+            caps_backfill.add_history_caps(args.records, args.caps, args.checkpoint_dir, args.data_path,
+                                           command=["recbole-hybrid experiments", *argv])
+        except AnalysisError as err:
+            raise UsageError(str(err)) from None
+        return 0
     if args.command == "target-counts":
         try:
             target_counts.add_target_counts(args.records, args.data_path)

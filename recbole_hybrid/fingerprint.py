@@ -30,6 +30,8 @@ NOT_DEFINING = frozenset({
     "eval_batch_size", "fast_check_every", "fused_layers",
     # the budget: may be raised on resume
     "epochs",
+    # evaluation after selection that changes no number of the run, only adds the capped tests (history_caps)
+    "eval_history_caps",
     # what train_batch_size: auto stands for; the batch a run used is train_batch_size itself
     "sequence_batch_default", "prefix_batch_default",
 })

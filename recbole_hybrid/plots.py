@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers and CI
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -120,6 +120,50 @@ def alpha_curves(curves: pd.DataFrame, path: Path) -> Path:
     ax.set(xlabel="history length L (capped at MAX_ITEM_LIST_LENGTH)", ylabel="a(L): 1 - a(L) is the weight of G",
            ylim=(0, 1), title="Learned length policy a(L) of the best checkpoints")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def history_caps(caps: pd.DataFrame, path: Path, candidates: str = PRIMARY_CANDIDATES) -> Path:
+    """Test NDCG@10 against the history cap k (``analysis.history_cap_table``), log axis, one line per label with
+    its bootstrap 95% band; the uncapped test (``full``) at the right; beside it, each label's difference to
+    SASRec with its paired interval."""
+    table = caps[caps["candidates"] == candidates]
+    ks = sorted(k for k in table["cap"].unique() if k != "full")
+    full_x = max(ks) * 2.5
+    fig, (ax, ax_diff) = plt.subplots(1, 2, figsize=(12, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    for i, model in enumerate(table["model"].drop_duplicates()):
+        colour = colours[i % len(colours)]
+        rows = table[table["model"] == model]
+        capped = rows[rows["cap"] != "full"].sort_values("cap", key=lambda s: s.astype(int))
+        full = rows[rows["cap"] == "full"].iloc[0]
+        x = capped["cap"].astype(int).to_numpy()
+        ax.plot(x, capped["test_ndcg@10_mean"], marker="o", color=colour, label=model)
+        ax.fill_between(x, capped["ci_low"], capped["ci_high"], color=colour, alpha=0.15)
+        ax.errorbar([full_x], [full["test_ndcg@10_mean"]], yerr=[[full["test_ndcg@10_mean"] - full["ci_low"]],
+                    [full["ci_high"] - full["test_ndcg@10_mean"]]], fmt="s", color=colour, capsize=3)
+        if model != BASELINE and capped[metric].notna().any():
+            offset = 1 + 0.04 * (i - 1)  # side by side on the log axis
+            mean = capped[metric].to_numpy()
+            err = np.vstack([mean - capped["diff_ci_low"].to_numpy(), capped["diff_ci_high"].to_numpy() - mean])
+            ax_diff.errorbar(x * offset, mean, yerr=err, fmt="o-", color=colour, capsize=3, label=model)
+    for axis in (ax, ax_diff):
+        axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks([*ks, full_x], [*map(str, ks), "full"])
+    ax_diff.set_xticks(ks, list(map(str, ks)))
+    ax_diff.axhline(0, color="grey", linewidth=0.8)
+    ax.set(xlabel="history cap k: each user's input is its last min(k, L) items", ylabel="test NDCG@10",
+           title=textwrap.fill(f"Test NDCG@10 by history cap ({candidates}; 95% bootstrap band)", 60))
+    ax_diff.set(xlabel="history cap k", ylabel=f"test NDCG@10 minus {BASELINE}",
+                title=textwrap.fill(f"Difference to {BASELINE}, paired per user (95% bootstrap CI)", 60))
+    ax.legend(fontsize=8)
+    if ax_diff.get_legend_handles_labels()[0]:
+        ax_diff.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

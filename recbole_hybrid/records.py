@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from recbole_hybrid.errors import UsageError
+from recbole_hybrid.history_caps import cap_rank_arrays
 from recbole_hybrid.resources import source_root
 
 
@@ -120,17 +121,21 @@ def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") 
         raise CheckpointError(f"{path}: refused, it holds more than tensors and plain data ({first})") from None
 
 
-def save_ranks(path: str | Path, valid, test) -> Path:
+def save_ranks(path: str | Path, valid, test, test_caps: dict | None = None) -> Path:
     """Save the per-user ranks behind a record's metrics as compressed arrays (atomically).
 
     ``valid`` and ``test`` are ``evaluation.Evaluation``s (``test`` is None in a search trial, which never tests). Keys: ``<split>_user_id``, ``<split>_history_length``
     (true number of items before the target), ``<split>_rank`` and ``<split>_rank_filter_seen`` (1-based), and,
     when the evaluation has them, ``<split>_target_count`` (the training-split count of the user's target item) and
-    ``<split>_target_degree`` (its number of edges in the default item graph).
+    ``<split>_target_degree`` (its number of edges in the default item graph). ``test_caps`` (``{k: Evaluation}``
+    of the capped tests, ``history_caps``) adds ``test_cap<k>_rank``, ``_rank_filter_seen`` (visible items
+    excluded) and ``_rank_filter_history`` (the whole history excluded), in the test's user order.
     """
     keys = ("user_id", "history_length", "rank", "rank_filter_seen", "target_count", "target_degree")
     arrays = {f"{split}_{key}": getattr(ev, key) for split, ev in (("valid", valid), ("test", test))
               if ev is not None for key in keys if getattr(ev, key) is not None}
+    if test_caps:
+        arrays.update(cap_rank_arrays(test_caps, test.user_id))
     return write_ranks(path, arrays)
 
 

@@ -23,6 +23,8 @@ from recbole_hybrid.runs import BASELINE, GROUPS, AnalysisError, Run, config_val
 
 #: Family-wise error level of the Holm-corrected tests.
 LEVEL = 0.05
+#: The figure of the history-capped tests (``plots.history_caps``).
+CAPS_FIGURE = "history_caps.png"
 #: A length group with fewer than this share of the users is called small in the README.
 SMALL_GROUP = 0.10
 SECONDARY_CANDIDATES = "all_items"
@@ -81,6 +83,8 @@ def write_report(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Pat
                                         by="whether the test target has an edge in the item graph"))
     if not tables["alpha_curves"].empty:
         images.append(plots.alpha_curves(tables["alpha_curves"], out_dir / "alpha_curves.png"))
+    if not tables["history_caps"].empty:
+        images.append(plots.history_caps(tables["history_caps"], out_dir / CAPS_FIGURE))
     path = out_dir / "README.md"
     path.write_text(readme(runs, tables, runs_dir, out_dir, [p.name for p in images], command))
     print(f"wrote {', '.join(f'{n}.csv' for n in written)}, {len(images)} plots and README.md to {out_dir} "
@@ -259,6 +263,82 @@ def _alpha_sentences(runs: list[Run], curves: pd.DataFrame) -> list[str]:
     return out
 
 
+def _caps_phrase(rows: pd.DataFrame, with_alpha: bool) -> str:
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    return ", ".join(f"k = {r['cap']} ({r[metric]:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}], "
+                     f"Holm p = {r['p_holm']:.2g}" + (f", a = {r['alpha']:.2f}" if with_alpha and
+                                                      not pd.isna(r["alpha"]) else "") + ")"
+                     for _, r in rows.iterrows())
+
+
+def _capped_runs_phrase(runs: list[Run]) -> str:
+    capped = [r for r in runs if "history_caps" in r.record]
+    seeds = sorted({r.seed for r in capped})
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
+def _cap_sentences(runs: list[Run], caps: pd.DataFrame) -> list[str]:
+    """Where, with every test user's history cut to its last k items, each label is above or below SASRec
+    (Holm-corrected over the labels and caps), with each hybrid's a(k) there."""
+    if caps.empty:
+        return []
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    primary = caps[(caps["candidates"] == PRIMARY_CANDIDATES) & (caps["cap"] != "full")]
+    ks = ", ".join(str(k) for k in primary["cap"].drop_duplicates())
+    n = primary["n"].dropna()
+    users = f"{int(n.iloc[0]):,} users at every k" if len(n) else "every test user"
+    out = [f"History caps ({_capped_runs_phrase(runs)}): every test user's input cut to its last min(k, L) items, "
+           f"k = {ks} ({users}; {PRIMARY_CANDIDATES} here means the visible items are not candidates)."]
+    for model in primary["model"].drop_duplicates():
+        rows = primary[(primary["model"] == model) & primary["p_holm"].notna()]
+        if model == BASELINE or rows.empty:
+            continue
+        hybrid = rows["alpha"].notna().any()  # a saved a(L) curve: a hybrid
+        above = rows[(rows[metric] > 0) & (rows["p_holm"] < LEVEL)]
+        below = rows[(rows[metric] < 0) & (rows["p_holm"] < LEVEL)]
+        best = rows.loc[rows[metric].idxmax()]
+        parts = [f"{model} is above {BASELINE} at " + (_caps_phrase(above, hybrid) if len(above) else
+                                                      f"no cap (Holm at {LEVEL})")]
+        if len(below):
+            parts.append(f"below at {_caps_phrase(below, hybrid)}")
+        parts.append(f"its difference is highest at k = {best['cap']}: {best[metric]:+.4f}"
+                     + (f" (a = {best['alpha']:.2f})" if hybrid and not pd.isna(best["alpha"]) else ""))
+        out.append("; ".join(parts) + ".")
+    return out
+
+
+def _cap_section(runs: list[Run], caps: pd.DataFrame) -> list[str]:
+    """The README's section on the history-capped tests (nothing when no record has them)."""
+    if caps.empty:
+        return []
+    metric = f"diff_test_{SIGNIFICANCE_METRIC}"
+    primary = caps[caps["candidates"] == PRIMARY_CANDIDATES]
+    costs = [(r.record["history_caps"]["time_s"], r.record["history_caps"].get("added", {}).get(
+        "device", r.record["device"])) for r in runs if "history_caps" in r.record]
+    n_caps = len([k for k in primary["cap"].drop_duplicates() if k != "full"])
+    cost = (f"The {n_caps} capped tests took {min(t for t, _ in costs):.1f}-{max(t for t, _ in costs):.1f} s per run "
+            f"on top of the test ({'; '.join(sorted({d for _, d in costs}))}; the records' "
+            "`history_caps.time_s`).")
+    lines = ["## Every user cut to its last k items (history caps)", "",
+             "The selected model is tested once more per cap k with each test user's input cut to its last "
+             "min(k, L) items, padded as RecBole builds the row of a genuinely short user; targets, weights and the "
+             "item graph stay. The hybrids then read L = min(k, L), so a(L) is the short-history a. "
+             f"{PRIMARY_CANDIDATES}: the visible items are not candidates (a user with only those items); "
+             "`history_caps.csv` also holds all items and the whole history excluded (`history_excluded`). The "
+             f"difference to {BASELINE} is paired per user over the seeds both have; Holm p corrects the t-test "
+             f"over every label and cap of the candidate set; the band is the label's own bootstrap 95% interval. "
+             "a(k) is the mean over seeds of the hybrid's a at L = k. `full` is the uncapped test. " + cost, "",
+             f"| model | k | test NDCG@10 | test HR@10 | a(k) | NDCG@10 minus {BASELINE} [95% CI] | Holm p |",
+             "|---|---|---|---|---|---|---|"]
+    for _, r in primary.iterrows():
+        diff = "" if pd.isna(r[metric]) else f"{r[metric]:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]"
+        holm = "" if pd.isna(r["p_holm"]) else f"{r['p_holm']:.2g}"
+        alpha = "" if pd.isna(r["alpha"]) else f"{r['alpha']:.2f}"
+        lines.append(f"| {r['model']} | {r['cap']} | {_pm(r, 'test_ndcg@10')} | {_pm(r, 'test_hit@10')} | {alpha} | "
+                     f"{diff} | {holm} |")
+    return lines + ["", f"![history caps]({CAPS_FIGURE})", "", "Full table: `history_caps.csv`.", ""]
+
+
 def _promised_sentence(runs: list[Run], overall: pd.DataFrame) -> str | None:
     promised = anchors_for(runs[0].record["dataset"], "promised")
     ours = overall[overall["candidates"] == PRIMARY_CANDIDATES].set_index("model")
@@ -294,6 +374,7 @@ def findings(runs: list[Run], tables: dict[str, pd.DataFrame]) -> list[str]:
                                   _graph_group_sentence(tables["graph_groups"], model)) if text]
     out.append(_short_group_sentence(groups))
     out += _graph_sentences(runs, sig)
+    out += _cap_sentences(runs, tables["history_caps"])
     out += _alpha_sentences(runs, tables["alpha_curves"])
     return out + _closing_sentences(runs, tables)
 
@@ -581,6 +662,7 @@ def readme(runs: list[Run], tables: dict[str, pd.DataFrame], runs_dir: Path, out
         "",
         "Full table: `length_groups.csv`.",
         "",
+        *_cap_section(runs, tables["history_caps"]),
         *_popularity_section(runs, tables["popularity_groups"]),
         *_graph_section(runs, tables["graph_groups"]),
         "## Significance (per-user test NDCG@10, paired)",
@@ -663,6 +745,10 @@ def summary(runs: list[Run], tables: dict[str, pd.DataFrame], out_dir: Path, fro
     verdicts = [v for v in verdicts if v]
     if verdicts:
         lines += ["", f"Holm-corrected at {LEVEL}: " + "; ".join(verdicts) + "."]
+    caps = _cap_sentences(runs, tables["history_caps"])
+    if caps:
+        figure = Path(os.path.relpath(out_dir / CAPS_FIGURE, from_dir)).as_posix()
+        lines += ["", " ".join(caps), "", f"![test NDCG@10 by history cap]({figure})"]
     published = anchors_for(runs[0].record["dataset"], "published")
     if published:
         lines += ["", "Published, on their own protocols and files (NDCG@10 / HR@10): " + "; ".join(

@@ -27,6 +27,7 @@ from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fast_trainer import FastTrainer, resolve_trainer
 from recbole_hybrid.finite import check_finite
 from recbole_hybrid.graph import default_item_degrees
+from recbole_hybrid.history_caps import cap_summary
 from recbole_hybrid.fused_layers import fuse_layers
 from recbole_hybrid.records import device_name, load_checkpoint, plain, save_checkpoint
 from recbole_hybrid.sequence_trainer import SequenceTrainer
@@ -95,9 +96,11 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
 
     Returns:
         ``{"trainer", "epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
-        "test_filter_seen", "selection", "train_time_s", "sessions", "evaluations"}``; ``sessions`` lists each
-        start or resume that trained (first epoch, device, UTC start); ``evaluations`` holds the best model's
-        validation and test ``Evaluation`` (per-user ranks), not JSON: the runner saves them apart.
+        "test_filter_seen", "selection", "train_time_s", "sessions", "evaluations"}``, and ``"history_caps"`` when
+        ``config["eval_history_caps"]`` names caps (``test_history_caps``); ``sessions`` lists each start or resume
+        that trained (first epoch, device, UTC start); ``evaluations`` holds the best model's validation and test
+        ``Evaluation`` (per-user ranks) and the capped tests' (``test_caps``, None without caps), not JSON: the
+        runner saves them apart.
     """
     run_dir = Path(run_dir)
     best_path, last_path = run_dir / "best.pth", run_dir / "last.pth"
@@ -160,12 +163,26 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
                      item_degrees=degrees)
     test = None if test_data is None else evaluate(model, test_data, seen_test, config["device"], fused,
                                                    item_counts=counts, item_degrees=degrees)
+    caps = {} if test is None else test_history_caps(model, test_data, seen_test, config)
+    extra = {"history_caps": caps["summary"]} if caps else {}
     return {"trainer": which, "epochs": state.epochs, "best_epoch": state.best_epoch,
             "best_valid": valid.metrics, "best_valid_filter_seen": valid.metrics_filter_seen,
             "test": test and test.metrics, "test_filter_seen": test and test.metrics_filter_seen,
             "selection": {"metric": f"valid {VALID_METRIC}", "filter_seen": bool(config["filter_seen"])},
-            "train_time_s": state.train_time_s, "sessions": state.sessions,
-            "evaluations": {"valid": valid, "test": test}}
+            "train_time_s": state.train_time_s, "sessions": state.sessions, **extra,
+            "evaluations": {"valid": valid, "test": test, "test_caps": caps.get("evaluations")}}
+
+
+def test_history_caps(model, test_data, seen_test: SeenItems, config) -> dict[str, Any]:
+    """The test once per cap of ``config["eval_history_caps"]`` (``history_caps``) on the loaded ``model``:
+    ``{"summary": the record's history_caps entry, "evaluations": {k: Evaluation}}``, or ``{}`` without caps."""
+    caps = config["eval_history_caps"] or []
+    if not caps:
+        return {}
+    start = time.perf_counter()
+    capped = {k: evaluate(model, test_data, seen_test, config["device"], config["fused_layers"], history_cap=k)
+              for k in caps}
+    return {"summary": cap_summary(capped, time.perf_counter() - start), "evaluations": capped}
 
 
 class RecBoleEpochs:

@@ -630,3 +630,58 @@ def test_a_run_resumed_on_another_machine_is_named_with_its_machines(tmp_path):
     assert ("Trained on more than one machine, resumed on another: HybridContinuous-ml-1m-paper-seed2020 (CPU x86_64 "
             "(2 cores) from epoch 0, CPU AMD EPYC (2 cores) from epoch 2). Their `train s` adds epochs timed on each "
             "machine.") in findings(runs, tables)
+
+
+def _add_caps(folder: Path, rid: str, caps: dict[int, np.ndarray]) -> None:
+    """Give a synthetic run capped tests: ``{k: visible-excluded ranks}`` (all items +2, whole history -1 floor 1)."""
+    ranks = dict(np.load(folder / f"{rid}.ranks.npz"))
+    for k, rank in caps.items():
+        ranks.update({f"test_cap{k}_rank": rank + 2, f"test_cap{k}_rank_filter_seen": rank,
+                      f"test_cap{k}_rank_filter_history": np.maximum(rank - 1, 1)})
+    np.savez_compressed(folder / f"{rid}.ranks.npz", **ranks)
+    record = json.loads((folder / f"{rid}.json").read_text())
+    record["history_caps"] = {"caps": sorted(caps), "time_s": 1.5, "test": {}, "test_filter_seen": {},
+                              "test_filter_history": {}}
+    (folder / f"{rid}.json").write_text(json.dumps(record))
+
+
+def test_history_caps_table_figure_and_findings(tmp_path):
+    """HybridDiscrete far above SASRec with one visible item, level at k = 5: the per-cap table pairs per user,
+    corrects over the caps, gives a(k), and the README says where the hybrid is above, with the figure."""
+    n = N_SHORT + N_MID + N_LONG
+    alpha = [0.3] * 10 + [0.5] * 20 + [0.7] * 20
+    for seed in SEEDS[:2]:
+        base = _base_ranks(seed)
+        caps_sasrec = {1: np.full(n, 40), 5: base}
+        caps_hybrid = {1: np.full(n, 1) + (np.arange(n) % 3), 5: base}
+        _add_caps(tmp_path, write_run(tmp_path, "SASRec", seed, base), caps_sasrec)
+        _add_caps(tmp_path, write_run(tmp_path, "HybridDiscrete", seed, base, alpha=alpha), caps_hybrid)
+    runs = load_runs(tmp_path, "ml-1m", "paper")
+    table = analysis.history_cap_table(runs)
+    primary = table[table["candidates"] == "seen_excluded"].set_index(["model", "cap"])
+    assert list(primary.loc["HybridDiscrete"].index) == [1, 5, "full"]
+    at_1 = primary.loc[("HybridDiscrete", 1)]
+    expected = per_user_metric(np.full(n, 1) + (np.arange(n) % 3), "ndcg@10") - per_user_metric(np.full(n, 40),
+                                                                                                   "ndcg@10")
+    assert at_1["diff_test_ndcg@10"] == pytest.approx(expected.mean())
+    assert at_1["p_holm"] < 0.05 and at_1["alpha"] == pytest.approx(0.3) and at_1["n"] == n
+    assert primary.loc[("HybridDiscrete", 5), "diff_test_ndcg@10"] == 0 and primary.loc[("HybridDiscrete", 5),
+                                                                                        "p_holm"] == 1
+    assert pd.isna(primary.loc[("HybridDiscrete", "full"), "p_holm"])  # the uncapped test is Holm'd elsewhere
+    assert primary.loc[("SASRec", 1), "ci_low"] <= primary.loc[("SASRec", 1), "test_ndcg@10_mean"] \
+        <= primary.loc[("SASRec", 1), "ci_high"]
+    assert set(table["candidates"]) == {"all_items", "seen_excluded", "history_excluded"}
+    text = " ".join(findings(runs, analysis.tables(runs, n_boot=200)))
+    assert "HybridDiscrete is above SASRec at k = 1 (" in text and "a = 0.30" in text
+    out = tmp_path / "out"
+    analyze("ml-1m", "paper", runs_dir=tmp_path, out_dir=out, save=True, n_boot=200)
+    readme = (out / "README.md").read_text()
+    assert "## Every user cut to its last k items (history caps)" in readme
+    assert "The 2 capped tests took 1.5-1.5 s per run" in readme
+    assert (out / "history_caps.png").is_file() and (out / "history_caps.csv").is_file()
+
+
+def test_runs_without_caps_have_no_cap_table_or_section(grid):
+    _, runs, tables = grid
+    assert tables["history_caps"].empty
+    assert not any("History caps" in s for s in findings(runs, tables))
