@@ -68,6 +68,10 @@ class FixedAlpha(nn.Module):
     def forward(self, item_seq_len: torch.Tensor) -> torch.Tensor:
         return torch.full(item_seq_len.shape, self.alpha, dtype=torch.float, device=item_seq_len.device)
 
+    def alpha_slot(self, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """``[B]`` zeros: every length has the same ``a`` (``sequence_forward.alpha_slots``)."""
+        return torch.zeros_like(item_seq_len)
+
 
 class BinnedAlpha(nn.Module):
     """``a(L) = alpha_bin`` for the length bin of ``L``; constants, or learned as ``sigmoid(p_bin)``.
@@ -96,12 +100,27 @@ class BinnedAlpha(nn.Module):
     def forward(self, item_seq_len: torch.Tensor) -> torch.Tensor:
         return self.bin_alphas()[length_bin(item_seq_len, self.L_short, self.L_long)]
 
+    def alpha_slot(self, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """``[B]`` the bin of each length: lengths of one bin share its ``a`` (``sequence_forward.alpha_slots``)."""
+        return length_bin(item_seq_len, self.L_short, self.L_long)
+
+
+#: Values of ``alpha_mlp_init``: how ``ContinuousAlpha`` starts its hidden layer (its output layer always starts at 0).
+ALPHA_MLP_INITS = ("basis", "recbole")
+
 
 class ContinuousAlpha(nn.Module):
     """``a(L) = sigmoid(MLP(log(1 + L)))``, a learned smooth function of the history length.
 
     The output layer starts at zero weight and bias ``logit(alpha_init)``, so ``a(L) = alpha_init`` for every ``L``
     when training starts. ``L`` is RecBole's capped ``item_length``: ``a`` is flat beyond ``MAX_ITEM_LIST_LENGTH``.
+
+    ``alpha_mlp_init: basis`` starts the ``alpha_mlp_hidden`` tanh units as a basis over the lengths: unit ``j``
+    is ``tanh((x - c_j) / s)`` with centres ``c_j`` evenly spaced over ``x = log(1 + L)``, ``L = 1..MAX_ITEM_LIST_LENGTH``,
+    and ``s`` their spacing. Every output weight then moves ``a`` on its own stretch of lengths, so the policy can
+    take a length shape as fast as one weight per bin takes its value. ``recbole``: the model's generic init
+    (weights ``N(0, initializer_range)``, biases 0), under which the units are nearly linear with slope about 0
+    on ``x <= 5.3`` and every unit starts with almost the same shape (the init before 2026-12-03).
     """
 
     def __init__(self, config) -> None:
@@ -110,14 +129,28 @@ class ContinuousAlpha(nn.Module):
         if not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"alpha_mlp_hidden={hidden} must be a positive integer")
         alpha_init = _check_unit_interval("alpha_init", config["alpha_init"], open_interval=True)
+        self.init = config["alpha_mlp_init"] or "recbole"  # a config older than the key: its init
+        if self.init not in ALPHA_MLP_INITS:
+            raise ValueError(f"alpha_mlp_init={self.init!r} must be one of {', '.join(ALPHA_MLP_INITS)}")
+        self.max_length = config["MAX_ITEM_LIST_LENGTH"]
         self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, 1))
         self._alpha_init = alpha_init
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Restore the documented start ``a(L) = alpha_init`` (the model's weight init would overwrite it)."""
+        """Restore the documented start: ``a(L) = alpha_init``, and under ``basis`` the hidden layer's basis
+        (the model's weight init, applied to every Linear, would overwrite both)."""
         nn.init.zeros_(self.mlp[2].weight)
         nn.init.constant_(self.mlp[2].bias, math.log(self._alpha_init / (1 - self._alpha_init)))
+        if self.init == "basis":
+            first = self.mlp[0]
+            low, high = math.log1p(1), math.log1p(max(self.max_length, 2))
+            units = first.out_features
+            centres = torch.linspace(low, high, units) if units > 1 else torch.tensor([(low + high) / 2])
+            spacing = (high - low) / max(units - 1, 1)
+            with torch.no_grad():
+                first.weight.fill_(1 / spacing)
+                first.bias.copy_(-centres / spacing)
 
     def forward(self, item_seq_len: torch.Tensor) -> torch.Tensor:
         x = torch.log1p(item_seq_len.float()).unsqueeze(-1)

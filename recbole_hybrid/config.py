@@ -13,7 +13,7 @@ from recbole_hybrid.compat import bare_argv
 from recbole_hybrid.errors import ConfigError
 from recbole_hybrid.fast_trainer import check_trainer_config
 from recbole_hybrid.flags import SHORT_FLAGS, parse_value, read_settings
-from recbole_hybrid.fusion import check_fusion_form, check_item_gate
+from recbole_hybrid.fusion import check_fusion_form, check_graph_table, check_item_gate
 from recbole_hybrid.history_caps import CAPS_KEY, check_history_caps
 from recbole_hybrid.resources import plugin_property_files
 from recbole_hybrid.sequence_trainer import check_sequence_config, resolve_train_mode
@@ -210,6 +210,7 @@ def check_config(config: Config, model_cls: type) -> None:
         try:
             check_fusion_form(config["fusion_form"])
             check_item_gate(config["item_gate"])
+            check_graph_table(config["graph_table"])
             model_cls.build_alpha_policy(config)  # checks the policy's keys: alphas, bins against the cap
         except ValueError as err:
             raise ConfigError(f"{model_cls.__name__}: {err}") from None

@@ -17,7 +17,9 @@ frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literatu
 ``--key=value`` (run's settings) overrides them. ``--models`` also takes the labels of controls (``CONTROLS``:
 ``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``) and variants (``VARIANTS``:
 ``HybridResidual-fused`` is HybridResidual with ``score_table: fused``, its control ``HybridResidual-fused-nograph``,
-``HybridResidual-fused-itemgate`` the same with a learned gate per item, ``item_gate: learned``); a record's
+``HybridResidual-fused-itemgate`` the same with a learned gate per item, ``item_gate: learned``;
+``HybridDiscrete-shared`` and ``HybridResidual-fused-shared`` propagate the ID table itself, ``graph_table:
+shared``); a record's
 ``label`` tells it apart. Seeds are 2020, 2021, ... Run ids are ``<Model>-<dataset>-<preset>-seed<seed>``: a run
 whose record and ranks already exist in ``results_dir`` is skipped, and a run interrupted during training continues
 from its ``last.pth``, so the same command resumes an interrupted comparison where it stopped; a run folder made
@@ -84,6 +86,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "HybridResidual-fused": ("HybridResidual", {"score_table": "fused"}),
     # HybridResidual-fused with an item gate: the graph weighs (1 - a(L)) g_i, g_i learned per item (item_gate)
     "HybridResidual-fused-itemgate": ("HybridResidual", {"score_table": "fused", "item_gate": "learned"}),
+    # the graph propagates the ID table itself (graph_table: shared): inputs stay tied to the scoring table E
+    "HybridDiscrete-shared": ("HybridDiscrete", {"graph_table": "shared"}),
+    "HybridResidual-fused-shared": ("HybridResidual", {"score_table": "fused", "graph_table": "shared"}),
 }
 
 #: Every label that is not a model class: the model it trains and its settings.

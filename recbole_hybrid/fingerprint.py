@@ -40,8 +40,11 @@ NOT_DEFINING = frozenset({
 #: Defining keys that records older than the key lack, with the value such runs had: a recorded run without the key
 #: is compared as if it held that value (``train_mode``: prefix rows were the only mode before it existed;
 #: ``sequence_loss_weight``: every sequence step took the mean over its positions before the key existed;
-#: ``item_gate``: no hybrid gated its graph rows before it existed).
-IMPLIED_WHEN_MISSING = {"train_mode": "prefix", "sequence_loss_weight": "batch", "item_gate": "none"}
+#: ``item_gate``: no hybrid gated its graph rows before it existed; ``alpha_mlp_init``: HybridContinuous started its
+#: hidden layer with the generic init, and its sequence-mode gradient reached a(L) only at each pass's
+#: representative length, before it existed).
+IMPLIED_WHEN_MISSING = {"train_mode": "prefix", "sequence_loss_weight": "batch", "item_gate": "none",
+                        "alpha_mlp_init": "recbole"}
 
 #: Keys that only ``train_mode: sequence`` reads: they define no number of a prefix-row run.
 SEQUENCE_ONLY = frozenset({"sequence_windows", "sequence_batching", "sequence_loss_weight", "sequence_alpha_tolerance"})

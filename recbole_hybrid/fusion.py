@@ -11,6 +11,9 @@ from recbole_hybrid.graph import build_item_graph, to_torch_sparse
 FUSION_FORMS = ("mix", "residual")
 #: Values of ``item_gate``: ``none``, or ``learned``, a learned scale of each item's row of ``G``.
 ITEM_GATES = ("none", "learned")
+#: Values of ``graph_table``: what the graph propagates, a table of its own (``separate``) or the ID table ``E``
+#: itself (``shared``: ``G`` is a function of ``E``, so the inputs stay tied to the scoring table).
+GRAPH_TABLES = ("separate", "shared")
 
 
 def check_fusion_form(value: object) -> str:
@@ -27,6 +30,13 @@ def check_item_gate(value: object) -> str:
     return value
 
 
+def check_graph_table(value: object) -> str:
+    """Return ``value`` when it is one of ``GRAPH_TABLES``; else raise a ``ValueError`` naming the key."""
+    if value not in GRAPH_TABLES:
+        raise ValueError(f"graph_table={value!r} must be one of {', '.join(GRAPH_TABLES)}")
+    return value
+
+
 def item_gates(q: torch.Tensor) -> torch.Tensor:
     """``[n_items]`` item gates ``g = 2 sigmoid(q)`` in (0, 2), 1 at ``q = 0``, of the parameter ``q [n_items]``."""
     return 2 * torch.sigmoid(q)
@@ -34,6 +44,9 @@ def item_gates(q: torch.Tensor) -> torch.Tensor:
 
 class LengthAdaptiveFusion(nn.Module):
     """``E`` and ``G = Linear(mean_{k=0..K} A_hat^k E_g)`` fused with the weight ``a(L)``, in one of two forms.
+
+    ``E_g`` is the graph's own table (``graph_table: separate``, ``graph_embedding``), or ``E`` itself (``shared``:
+    no second table; the projection starts at the identity, so ``G`` starts as the LightGCN mean of ``E``).
 
     - ``fusion_form: mix``: ``x_t = a(L) * E[i_t] + (1 - a(L)) * G[i_t]``, a convex mix of the two tables.
     - ``fusion_form: residual``: ``x_t = E[i_t] + (1 - a(L)) * G[i_t]``, the graph gated on top of SASRec's input.
@@ -45,7 +58,7 @@ class LengthAdaptiveFusion(nn.Module):
 
     Args:
         config: RecBole ``Config``; reads ``hidden_size``, ``gnn_layers``, ``graph_window``, ``graph_min_count``,
-            ``graph_cache_dir``, ``fusion_form``, ``item_gate``.
+            ``graph_cache_dir``, ``fusion_form``, ``item_gate``, ``graph_table``.
         dataset: the training split, from which the co-occurrence graph is built.
         alpha_policy: module mapping ``item_seq_len [B]`` to ``a(L) [B]``.
     """
@@ -64,16 +77,28 @@ class LengthAdaptiveFusion(nn.Module):
                 raise ValueError(f"{key}={value} must be an integer >= {least}")
         adj = build_item_graph(dataset, window, min_count, config["graph_cache_dir"])
         self.register_buffer("adjacency", to_torch_sparse(adj), persistent=False)  # derived from the data
-        self.graph_embedding = nn.Embedding(n_items, hidden_size, padding_idx=0)
+        self.shared = check_graph_table(config["graph_table"]) == "shared"
+        # under shared, G propagates the model's ID table: no table of its own
+        self.graph_embedding = None if self.shared else nn.Embedding(n_items, hidden_size, padding_idx=0)
         self.graph_projection = nn.Linear(hidden_size, hidden_size)
         # q of g = 2 sigmoid(q) per item; a plain parameter, so the models' Linear/Embedding init leaves it at 0
         self.item_gate = nn.Parameter(torch.zeros(n_items)) if gate == "learned" else None
         self.alpha_policy = alpha_policy
 
-    def graph_table(self) -> torch.Tensor:
+    def reset_parameters(self) -> None:
+        """Under ``graph_table: shared``, start the projection at the identity (the model's generic init would
+        shrink ``G`` to about 0.02 x the mean of ``E``'s neighbours); a separate table keeps the generic init."""
+        if self.shared:
+            nn.init.eye_(self.graph_projection.weight)
+            nn.init.zeros_(self.graph_projection.bias)
+
+    def graph_table(self, id_table: torch.Tensor) -> torch.Tensor:
         """``[n_items, H]`` graph item table ``G``: one sparse matmul per LightGCN layer, mean over layers 0..K,
-        projected, each row scaled by its item gate ``g_i`` under ``item_gate: learned``."""
-        layer = self.graph_embedding.weight
+        projected, each row scaled by its item gate ``g_i`` under ``item_gate: learned``.
+
+        ``id_table``: ``[n_items, H]`` the model's ID table ``E``, the propagated table under ``graph_table:
+        shared`` (unused otherwise)."""
+        layer = id_table if self.shared else self.graph_embedding.weight
         total = layer
         # float32 under an outer bf16 autocast (fast_bf16): the sparse product's backward has no mixed-dtype kernel
         with torch.autocast(layer.device.type, enabled=False):
@@ -138,6 +163,6 @@ class LengthAdaptiveFusion(nn.Module):
         Returns:
             ``x [B, T, H]`` fused inputs, ``alpha [B]`` the weights ``a(L)``, ``graph [n_items, H]`` the table ``G``.
         """
-        graph = self.graph_table()
+        graph = self.graph_table(id_table)
         alpha = self.alpha_policy(item_seq_len)
         return self.fuse(item_seq, alpha, id_table, graph), alpha, graph

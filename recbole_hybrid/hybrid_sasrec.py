@@ -70,6 +70,7 @@ class HybridSASRec(SequentialRecommender):
 
         # parameters initialization
         self.apply(self._init_weights)
+        self.fusion.reset_parameters()  # a shared graph's projection starts at the identity
         policy = self.fusion.alpha_policy
         if hasattr(policy, "reset_parameters"):
             policy.reset_parameters()  # a policy that promises its starting a(L) undoes the generic init
@@ -98,7 +99,7 @@ class HybridSASRec(SequentialRecommender):
         Args:
             item_seq: ``[B, T]`` item ids, right-padded with 0.
             alpha: ``[B]`` weight ``a`` of the ID table, one per row (every input position of a row uses it).
-            graph: ``[n_items, H]`` graph table ``G`` (``self.fusion.graph_table()``, computed once per batch).
+            graph: ``[n_items, H]`` graph table ``G`` (``graph_table()``, computed once per batch).
 
         Returns:
             ``[B, T, H]``; position ``t`` depends only on items ``0..t`` (causal mask).
@@ -130,10 +131,14 @@ class HybridSASRec(SequentialRecommender):
         Returns:
             ``seq_output [B, H]`` at position ``item_seq_len - 1``, ``alpha [B]``, graph table ``G [n_items, H]``.
         """
-        graph = self.fusion.graph_table()
+        graph = self.graph_table()
         alpha = self.fusion.alpha_policy(item_seq_len if alpha_length is None else alpha_length)
         output = self.gather_indexes(self.hidden_states(item_seq, alpha, graph), item_seq_len - 1)
         return output, alpha, graph
+
+    def graph_table(self) -> torch.Tensor:
+        """``[n_items, H]`` the graph table ``G`` (``LengthAdaptiveFusion.graph_table``), of this model's ``E``."""
+        return self.fusion.graph_table(self.item_embedding.weight)
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """``[B, H]`` sequence representation."""

@@ -9,12 +9,22 @@ the group's last position, with the group's ``a`` on every input; each position'
 group's pass. Lengths grow along a window, so a group's positions are contiguous in each window.
 
 - SASRec and HybridFixed: one group, one pass.
-- HybridDiscrete, HybridLearnable and HybridResidual with ``tolerance`` 0: one group per length bin (bins with equal
-  ``a`` merge), exact; the extra cost is the short and mid passes over positions up to ``L_long``.
+- HybridDiscrete, HybridLearnable and HybridResidual with ``tolerance`` 0: one group per length bin (a bin's own pass
+  even where two bins hold equal values), exact; the extra cost is the short and mid passes over positions up to
+  ``L_long``. HybridFixed's one ``a`` serves every length: one group.
 - HybridContinuous: ``a`` differs at every length, so ``tolerance`` 0 means a pass per distinct length (exact, and as
   slow as prefix rows). With ``tolerance > 0`` each group uses the ``a`` of one of its lengths, the one nearest the
-  middle of the group's range, so every position's ``a`` is within ``tolerance`` of its own ``a(L_t)``; gradients
-  reach the policy through those representative lengths.
+  middle of the group's range, so every position's ``a`` is within ``tolerance`` of its own ``a(L_t)``.
+
+Gradients reach each position's own ``a(L_t)``, not the group's: where a group's lengths do not all share one
+``a``, its output at ``t`` is ``h_t(a_g) + (a(L_t) - sg[a(L_t)]) * dh_t/da`` (``sg``: no gradient), whose value is
+the pass's ``h_t(a_g)`` and whose gradient in ``a(L_t)`` is the loss's own derivative in the ``a`` of target ``t``.
+``dh_t/da`` is a forward difference over ``ALPHA_STEP``, from one more pass without gradients that draws the same
+dropout masks (the random state is forked, so training draws exactly what it drew before). Without it the loss
+reached the policy only at the groups' representative lengths: a policy that starts flat forms one group, and
+then nothing tells it how ``a`` should vary with ``L``. Groups whose lengths share one ``a`` (SASRec, HybridFixed,
+the binned policies at tolerance 0, unless two bins with equal values share a pass) need no extra pass: their
+gradient already reaches each position's ``a`` (``alpha_slots``).
 """
 
 from __future__ import annotations
@@ -25,6 +35,9 @@ import torch
 from torch import nn
 
 from recbole_hybrid.hybrid_sasrec import HybridSASRec
+
+#: The step in ``a`` of the forward difference ``dh/da`` (module docstring); ``a`` lies in [0, 1].
+ALPHA_STEP = 1e-2
 
 #: The layers of RecBole's SASRec layout that ``sasrec_hidden_states`` reads.
 SASREC_LAYERS = ("item_embedding", "position_embedding", "trm_encoder", "LayerNorm", "dropout")
@@ -47,24 +60,35 @@ def sasrec_hidden_states(model: nn.Module, item_seq: torch.Tensor) -> torch.Tens
     return model.trm_encoder(input_emb, mask, output_all_encoded_layers=True)[-1]
 
 
-def alpha_groups(alpha: torch.Tensor, tolerance: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut lengths ``1..T`` into runs whose ``a`` span at most ``tolerance``.
+def alpha_slots(policy: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
+    """``[N]`` long: lengths with equal slots take ``a(L)`` from the same parameters (the policy's ``alpha_slot``:
+    a binned policy's bin, one slot for a constant); without that method every length is its own slot."""
+    slot = getattr(policy, "alpha_slot", None)
+    return lengths if slot is None else slot(lengths)
+
+
+def alpha_groups(alpha: torch.Tensor, tolerance: float,
+                 slots: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut lengths ``1..T`` into runs whose ``a`` span at most ``tolerance`` (and, given ``slots``, of one slot).
 
     Args:
         alpha: ``[T]`` ``a(L)`` for ``L = 1..T`` (no gradient needed).
         tolerance: largest allowed ``max a - min a`` within a group; 0 groups equal values only.
+        slots: ``[T]`` ``alpha_slots`` of the lengths, or None: a group never spans two slots (two bins that
+            happen to hold equal values still get a pass each, so each bin's gradient stays its own).
 
     Returns:
         ``group [T + 1]`` long, the group of each length (index 0, the padding length, gets -1), and
         ``representative [G]`` long, the length whose ``a`` a group uses: the one nearest the middle of its range.
     """
     values = alpha.detach().double().cpu().tolist()
+    slot = [None] * len(values) if slots is None else slots.cpu().tolist()
     group = [-1]
     representative = []
     lo = hi = values[0]
     members = [1]
     for length, value in enumerate(values[1:], start=2):
-        if max(hi, value) - min(lo, value) <= tolerance:
+        if max(hi, value) - min(lo, value) <= tolerance and slot[length - 1] == slot[length - 2]:
             lo, hi = min(lo, value), max(hi, value)
             members.append(length)
             continue
@@ -88,7 +112,7 @@ class PositionOutputs:
 
     ``hidden [N, H]``; ``index [N]`` each output's flat position ``b * T + t`` in the batch; ``alpha [N]`` the ``a``
     its inputs used (None for SASRec); ``graph [n_items, H]`` the hybrid's graph table (None for SASRec);
-    ``passes`` the number of Transformer passes it took.
+    ``passes`` the number of Transformer passes it took (the gradient-free difference passes not counted).
     """
 
     hidden: torch.Tensor
@@ -130,11 +154,16 @@ class SequencePositions:
         policy = model.fusion.alpha_policy
         max_len = model.max_seq_length
         all_lengths = torch.arange(1, max_len + 1, device=items.device)
-        with torch.no_grad():  # grouping only reads the values; the passes use rep_alpha below, with gradients
-            group_of_length, representative = alpha_groups(policy(all_lengths), self.tolerance)
-        group = group_of_length.to(items.device)[lengths]  # [B, T], -1 at padding
+        slots = alpha_slots(policy, all_lengths)
+        with torch.no_grad():  # grouping only reads the values
+            exact_slots = slots if self.tolerance == 0 and hasattr(policy, "alpha_slot") else None
+            group_of_length, representative = alpha_groups(policy(all_lengths), self.tolerance, exact_slots)
+        group_of_length = group_of_length.to(items.device)
+        group = group_of_length[lengths]  # [B, T], -1 at padding
         rep_alpha = policy(representative.to(items.device))  # [G], differentiable
-        graph = model.fusion.graph_table()
+        # True: the group's lengths take a(L) from different parameters, so its gradient must be routed
+        spread = [bool(slots[group_of_length[1:] == g].unique().numel() > 1) for g in range(len(representative))]
+        graph = model.graph_table()
         width = items.size(1)
         positions = torch.arange(width, device=items.device)
         hidden, index, alpha = [], [], []
@@ -144,10 +173,27 @@ class SequencePositions:
             rows = in_group.any(1).nonzero().squeeze(1)
             cut = int(positions[in_group.any(0)].max()) + 1
             take = in_group[rows, :cut]  # [R, cut]
-            row_alpha = rep_alpha[g].expand(rows.numel())
-            out = model.hidden_states(items[rows, :cut], row_alpha, graph)  # [R, cut, H]
-            hidden.append(out[take])
+            if spread[g]:
+                out = self._own_alpha_gradient(items[rows, :cut], lengths[rows, :cut], take, rep_alpha[g], graph)
+            else:
+                out = model.hidden_states(items[rows, :cut], rep_alpha[g].expand(rows.numel()), graph)[take]
+            hidden.append(out)
             flat = rows.unsqueeze(1) * width + positions[:cut].unsqueeze(0)  # [R, cut]
             index.append(flat[take])
             alpha.append(rep_alpha[g].expand(int(take.sum())))
         return PositionOutputs(torch.cat(hidden), torch.cat(index), torch.cat(alpha), graph, len(present))
+
+    def _own_alpha_gradient(self, items: torch.Tensor, lengths: torch.Tensor, take: torch.Tensor,
+                            alpha: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+        """``[N, H]`` outputs at the ``take [R, W]`` positions of one group's pass over ``items [R, W]``, with the
+        group's ``alpha`` (a 0-d tensor) on every input, whose gradient goes to each position's own
+        ``a(lengths[take])`` (module docstring)."""
+        model = self.model
+        row_alpha = alpha.detach().expand(items.size(0))
+        devices = [items.device] if items.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():  # the same dropout masks as the pass below
+            stepped = model.hidden_states(items, row_alpha + ALPHA_STEP, graph)[take]
+        out = model.hidden_states(items, row_alpha, graph)[take]
+        slope = (stepped - out.detach()) / ALPHA_STEP  # [N, H] dh/da of each position
+        own = model.fusion.alpha_policy(lengths[take])  # [N], differentiable
+        return out + (own - own.detach()).unsqueeze(-1) * slope

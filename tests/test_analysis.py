@@ -685,3 +685,9 @@ def test_runs_without_caps_have_no_cap_table_or_section(grid):
     _, runs, tables = grid
     assert tables["history_caps"].empty
     assert not any("History caps" in s for s in findings(runs, tables))
+
+
+def test_records_with_and_without_history_caps_in_their_config_compare(tmp_path):
+    write_run(tmp_path, "SASRec", 2020, _base_ranks(2020), config={"eval_history_caps": [1, 2]})
+    write_run(tmp_path, "HybridDiscrete", 2020, _base_ranks(2020))
+    assert len(load_runs(tmp_path, "ml-1m", "paper")) == 2

@@ -209,7 +209,7 @@ def test_item_gate_starts_as_no_gate_then_scales_each_items_graph_row(ml100k_dat
         q = torch.randn(gated.n_items, generator=torch.Generator().manual_seed(2))
         gated.fusion.item_gate.copy_(q)
         g = 2 * torch.sigmoid(q)
-        assert torch.allclose(gated.fusion.graph_table(), plain.fusion.graph_table() * g.unsqueeze(1), atol=1e-7)
+        assert torch.allclose(gated.graph_table(), plain.graph_table() * g.unsqueeze(1), atol=1e-7)
         assert not torch.allclose(gated.full_sort_predict(batch), plain.full_sort_predict(batch), atol=1e-4)
         # the gated model is the plain one with G's rows scaled: scale the plain model's G by hand, same scores
         plain.fusion.graph_projection.weight.mul_(0)  # G = bias only in the plain model ...
@@ -259,3 +259,29 @@ def test_a_training_step_runs_under_bf16_autocast(ml100k_data, model_cls):
     loss.backward()
     grad = model.fusion.graph_embedding.weight.grad
     assert math.isfinite(loss.item()) and grad.dtype == torch.float32 and grad.abs().sum() > 0
+
+
+def test_a_shared_graph_propagates_the_id_table_through_an_identity_projection(ml100k_data):
+    """``graph_table: shared``: no second table; G starts as the LightGCN mean of E itself, and E's gradient comes
+    through both the inputs and the graph."""
+    config, _, train, _, _ = ml100k_data
+    with bare_argv():
+        shared_cfg = build_config("HybridDiscrete", "ml-100k", [], {**TINY, "train_mode": "prefix",
+                                                                    "graph_table": "shared",
+                                                                    "graph_cache_dir": config["graph_cache_dir"]})
+    model = HybridDiscrete(shared_cfg, train.dataset)
+    assert model.fusion.graph_embedding is None
+    assert not any("graph_embedding" in name for name in model.state_dict())
+    E = model.item_embedding.weight
+    layers = [E]
+    for _ in range(shared_cfg["gnn_layers"]):
+        layers.append(torch.sparse.mm(model.fusion.adjacency, layers[-1]))
+    assert torch.allclose(model.graph_table(), torch.stack(layers).mean(0), atol=1e-6)
+    model.graph_table().sum().backward()
+    assert model.item_embedding.weight.grad is not None and model.item_embedding.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("value", ["both", "", None, 1])
+def test_an_unknown_graph_table_is_refused_by_name_before_data_loads(value):
+    with bare_argv(), pytest.raises(ConfigError, match=r"graph_table=.* must be one of separate, shared"):
+        build_config("HybridDiscrete", "ml-100k", [], {**TINY, "graph_table": value, "data_path": "/nonexistent"})

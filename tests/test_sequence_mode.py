@@ -109,10 +109,20 @@ def prefix_scores(model, windows, rows, out_index) -> torch.Tensor:
     return model._scores(output, alpha, graph)
 
 
-@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
-def test_sequence_scores_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
+#: Every model, and every hybrid again with ``graph_table: shared`` (G propagated from E itself).
+MODEL_CASES = [(cls, {}) for cls in MODELS] + [(cls, {"graph_table": "shared"}) for cls in MODELS[1:]]
+
+
+def _case_id(case) -> str:
+    cls, overrides = case
+    return cls.__name__ + "".join(f"-{value}" for value in overrides.values())
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=_case_id)
+def test_sequence_scores_equal_prefix_rows(ml100k_data, tmp_path, case):
+    model_cls, overrides = case
     _, _, train, _, _ = ml100k_data
-    _, model = model_for(model_cls, train.dataset, tmp_path)
+    _, model = model_for(model_cls, train.dataset, tmp_path, **overrides)
     model.eval()
     w = build_windows(train.dataset, "all")
     later = (w.lengths[:, 0] > 1).nonzero().squeeze(1)[:6]
@@ -132,9 +142,10 @@ def test_sequence_scores_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
         assert out.passes > 3
 
 
-@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
-def test_training_step_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls):
-    check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls)
+@pytest.mark.parametrize("case", MODEL_CASES, ids=_case_id)
+def test_training_step_gradients_equal_prefix_rows(ml100k_data, tmp_path, case):
+    model_cls, overrides = case
+    check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overrides)
 
 
 @pytest.mark.parametrize("model_cls", (HybridLearnable, HybridResidual), ids=lambda c: c.__name__)
@@ -174,6 +185,8 @@ def check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overri
     assert sequence_grads.keys() == prefix_grads.keys()
     if model_cls in (HybridLearnable, HybridContinuous, HybridResidual):
         assert any(n.startswith("fusion.alpha_policy") for n in sequence_grads)
+    if overrides.get("graph_table") == "shared":
+        assert not any(n.startswith("fusion.graph_embedding") for n in sequence_grads)
     assert ("fusion.item_gate" in sequence_grads) == (overrides.get("item_gate") == "learned")
     for name, grad in sequence_grads.items():
         assert torch.allclose(grad, prefix_grads[name], atol=1e-5, rtol=1e-4), name
