@@ -13,7 +13,9 @@
 (``python -m recbole_hybrid.experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
 frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literature``
-(configs/ml-1m/2026-11-27-literature.yaml) or ``tuned`` (a file written by ``recbole-hybrid tune``); any
+(configs/ml-1m/2026-11-27-literature.yaml), ``literature-target`` (configs/ml-1m/2026-11-27-literature-target.yaml,
+every target weighs the same), ``workflow-bpr`` (configs/ml-1m/2026-12-03-workflow-bpr.yaml, the seed workflow's
+BPR regime) or ``tuned`` (a file written by ``recbole-hybrid tune``); any
 ``--key=value`` (run's settings) overrides them. ``--models`` also takes the labels of controls (``CONTROLS``:
 ``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``) and variants (``VARIANTS``:
 ``HybridResidual-fused`` is HybridResidual with ``score_table: fused``, its control ``HybridResidual-fused-nograph``,
@@ -70,6 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tuned": {},  # --config_files=configs/tuned/<Model>-<dataset>.yaml (written by recbole-hybrid tune)
     "literature": {},  # --config_files=configs/ml-1m/2026-11-27-literature.yaml
     "literature-target": {},  # --config_files=configs/ml-1m/2026-11-27-literature-target.yaml (targets weigh alike)
+    "workflow-bpr": {},  # --config_files=configs/ml-1m/2026-12-03-workflow-bpr.yaml (the seed workflow's BPR regime)
 }
 
 #: Control runs: a label, the model it trains and the settings that make it a control.

@@ -379,3 +379,20 @@ def test_the_target_weighted_recipe_differs_from_the_literature_recipe_in_its_we
                          for name in ("2026-11-27-literature.yaml", "2026-11-27-literature-target.yaml"))
     assert differences(first, target) == {"sequence_loss_weight": ("batch", "target")}
     assert first.keys() == target.keys()
+
+
+def test_the_workflow_bpr_recipe_is_the_literature_target_recipe_in_the_workflows_regime():
+    """``2026-12-03-workflow-bpr.yaml``: BPR with one uniform negative, length 50, up to 50 epochs, patience 10, the
+    history caps on; everything else (protocol, architecture, windows per step) as the literature-target recipe."""
+    configs = PROJECT_ROOT / "configs" / "ml-1m"
+    with bare_argv():
+        target, bpr = (build_config(model, "ml-1m", [str(configs / name)], {"use_gpu": False})
+                       for model, name in (("SASRec", "2026-11-27-literature-target.yaml"),
+                                           ("SASRec", "2026-12-03-workflow-bpr.yaml")))
+    diff = differences(run_settings(target), run_settings(bpr))
+    # MODEL_INPUT_TYPE: RecBole's own consequence of BPR (pairwise input); epochs is the budget, not a defining key
+    assert set(diff) == {"loss_type", "train_neg_sample_args", "MODEL_INPUT_TYPE", "MAX_ITEM_LIST_LENGTH",
+                         "stopping_step"}
+    assert (bpr["loss_type"], bpr["train_neg_sample_args"]["sample_num"], bpr["MAX_ITEM_LIST_LENGTH"],
+            bpr["epochs"], bpr["stopping_step"]) == ("BPR", 1, 50, 50, 10)
+    assert bpr["eval_history_caps"] == [1, 2, 3, 5, 10, 20, 50] and bpr["train_mode"] == "sequence"
