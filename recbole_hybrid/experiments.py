@@ -8,7 +8,7 @@
     recbole-hybrid experiments status [--checkpoint_dir=saved] [--results_dir=results/runs] [--match=TEXT]
     recbole-hybrid experiments target-counts RECORD.json [RECORD.json ...] [--data_path=DIR]
     recbole-hybrid experiments caps RECORD.json [RECORD.json ...] [--caps=1,2,3,5,10,20,50] [--checkpoint_dir=DIR]
-                                    [--data_path=DIR]
+                                    [--data_path=DIR] [--retrained]
 
 (``python -m recbole_hybrid.experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
@@ -260,11 +260,14 @@ def main(argv: list[str]) -> int:
     sub.add_argument("--checkpoint_dir", default=None,
                      help="folder holding <run_id>/best.pth (default: the checkpoint path each record names)")
     sub.add_argument("--data_path", default=None, help="the folder holding <dataset>/ (default: the recorded one)")
+    sub.add_argument("--retrained", action="store_true",
+                     help="the best models are the runs retrained (same code, seed, settings) on another machine: "
+                          "accept test ranks that differ by at most 1 for at most 1%% of the users, and say so")
     args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
     if args.command == "caps":
         try:
             caps_backfill.add_history_caps(args.records, args.caps, args.checkpoint_dir, args.data_path,
-                                           command=["recbole-hybrid experiments", *argv])
+                                           command=["recbole-hybrid experiments", *argv], retrained=args.retrained)
         except AnalysisError as err:
             raise UsageError(str(err)) from None
         return 0

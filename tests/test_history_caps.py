@@ -253,3 +253,26 @@ def test_caps_are_not_added_from_another_model(runs, tmp_path, change, message):
     with pytest.raises(AnalysisError, match=message):
         add_history_caps([path], [1], checkpoint_dir=tmp_path / "run" / "saved", log=lambda _: None)
     assert before == (path.read_text(), path.with_name("r.ranks.npz").read_bytes())  # nothing written
+
+
+def test_a_retrained_model_may_differ_by_one_rank_for_a_few_users_and_the_record_says_so(tmp_path):
+    from types import SimpleNamespace
+
+    from recbole_hybrid.caps_backfill import _check_same_test
+
+    users = np.arange(1, 301)
+    saved = {"test_user_id": users, "test_rank": np.arange(300) + 1, "test_rank_filter_seen": np.arange(300) + 1}
+    near = SimpleNamespace(user_id=users, rank=saved["test_rank"].copy(), rank_filter_seen=saved["test_rank"].copy())
+    near.rank[[4, 9]] += 1  # 2 of 300 users: within 1% (3 users)
+    with pytest.raises(AnalysisError, match=r"2 of 300 users' test_rank differ, by up to 1.*add --retrained"):
+        _check_same_test(tmp_path / "r.json", tmp_path / "best.pth", saved, near)
+    assert _check_same_test(tmp_path / "r.json", tmp_path / "best.pth", saved, near, retrained=True) == {
+        "test_rank": 2, "test_rank_filter_seen": 0}
+    far = SimpleNamespace(user_id=users, rank=saved["test_rank"] + (users == 7) * 2,
+                          rank_filter_seen=saved["test_rank"].copy())
+    with pytest.raises(AnalysisError, match="by up to 2"):
+        _check_same_test(tmp_path / "r.json", tmp_path / "best.pth", saved, far, retrained=True)
+    many = SimpleNamespace(user_id=users, rank=saved["test_rank"] + (users % 50 == 0),
+                           rank_filter_seen=saved["test_rank"].copy())  # 6 of 300 users
+    with pytest.raises(AnalysisError, match="6 of 300"):
+        _check_same_test(tmp_path / "r.json", tmp_path / "best.pth", saved, many, retrained=True)
