@@ -19,7 +19,7 @@ from recbole_hybrid.resources import plugin_property_files
 from recbole_hybrid.sequence_trainer import check_sequence_config, resolve_train_mode
 
 __all__ = ["ConfigError", "SHORT_FLAGS", "parse_value", "parse_cli", "build_config", "resolve_model",
-           "property_files", "resolve_auto", "check_config", "AUTO_KEYS", "PROJECT_ROOT"]
+           "property_files", "resolve_auto", "check_config", "AUTO_KEYS", "PROJECT_ROOT", "data_root"]
 
 #: The folder above the package: the repository in a source checkout. Only checkout tools (the demo's config in
 #: ``configs/``, the tests) may rely on it; the package itself reads its own files with ``importlib.resources``.
@@ -104,6 +104,14 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
     return config
 
 
+def data_root(config) -> Path:
+    """The folder holding ``<dataset>/``, what ``--data_path`` takes, of a built config (RecBole's ``data_path``
+    already ends in the dataset's own folder; passing it on as ``data_path`` would look in
+    ``<dataset>/<dataset>/``) or a saved plain one."""
+    path = Path(config["data_path"])
+    return path.parent if path.name == config["dataset"] else path
+
+
 #: Keys of a saved config that RecBole derives itself (model type, device, ...): passing them back would clash.
 DERIVED_KEYS = ("model", "dataset", "device", "MODEL_TYPE", "MODEL_INPUT_TYPE", "eval_type", "local_rank",
                 "single_spec", "valid_neg_sample_args", "test_neg_sample_args", "train_neg_sample_args")
@@ -116,10 +124,7 @@ def config_from_saved(plain: dict[str, Any], data_path: str | Path | None = None
     picks the device.
     """
     overrides = {k: v for k, v in plain.items() if k not in DERIVED_KEYS}
-    if data_path is None:
-        saved = Path(plain["data_path"])
-        data_path = saved.parent if saved.name == plain["dataset"] else saved
-    overrides["data_path"] = str(data_path)
+    overrides["data_path"] = str(data_root(plain) if data_path is None else data_path)
     overrides["use_gpu"] = use_gpu
     return build_config(plain["model"], plain["dataset"], [], overrides)
 

@@ -491,3 +491,34 @@ def test_search_on_a_ray_head_refuses_gpus_and_runs_on_its_cpus(tmp_path, ray_he
     assert f":{ray_head.split(':')[1]}" in done.stderr
     rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
     assert len(rows) == 1 and rows[0]["status"] == "OK" and float(rows[0][METRIC]) > 0
+
+
+def _small_dataset(root: Path, name: str = "mini", users: int = 120) -> Path:
+    """A dataset of the first ``users`` users of RecBole's ml-100k, written as ``root/<name>/<name>.inter``."""
+    import recbole
+
+    source = Path(recbole.__file__).parent / "dataset_example" / "ml-100k" / "ml-100k.inter"
+    lines = source.read_text().splitlines()
+    keep = [line for line in lines[1:] if int(line.split("\t")[0]) <= users]
+    (root / name).mkdir(parents=True)
+    (root / name / f"{name}.inter").write_text("\n".join([lines[0], *keep]) + "\n")
+    return root
+
+
+def test_trials_read_the_dataset_from_the_data_path_given(tmp_path, monkeypatch):
+    """``--data_path`` names the folder holding ``<dataset>/``; RecBole's resolved ``data_path`` ends in the dataset's
+    own folder, and trials handed that looked in ``<dataset>/<dataset>/`` (every trial failed; ml-100k hid it)."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    data = _small_dataset(tmp_path / "data")
+    opts = SearchOptions(model="SASRec", dataset="mini", space=str(write(tmp_path / "s.yaml", "learning_rate: "
+                                                                       "{loguniform: [1.0e-3, 1.0e-2]}\n")),
+                         num_samples=2, cpus_per_trial=1, num_cpus=2, scheduler="fifo", storage_path=tmp_path / "ray",
+                         out_dir=tmp_path / "out", tuned_dir=tmp_path / "tuned",
+                         overrides={**FIXED, "data_path": str(data), "user_inter_num_interval": "[5,inf)",
+                                    "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+                                    **{k: str(tmp_path / k) for k in ("graph_cache_dir", "results_dir",
+                                                                      "checkpoint_dir")}})
+    assert search_spec(opts)["fixed"]["data_path"] == str(data.resolve())
+    run_search(opts)
+    rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
+    assert len(rows) == 2 and all(r["status"] == "OK" and r["epochs"] == "1" for r in rows)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from recbole_hybrid.compat import kept_cuda_visible_devices
-from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
+from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config, data_root
 from recbole_hybrid.flags import command_parser, parse_command
 from recbole_hybrid.tuning import storage
 from recbole_hybrid.tuning.cluster import (TuneSetupError, check_resources, default_gpus_per_trial, init_ray,
@@ -143,8 +143,9 @@ def search_spec(opts: SearchOptions) -> dict[str, Any]:
     unknown = [key for key in searched if key not in known]
     if unknown:
         raise SpaceError(f"{space_file}: {', '.join(unknown)} not a setting of {opts.model} (typo?)")
-    for key in ("data_path", "graph_cache_dir"):  # absolute: trials run in other working directories
-        fixed[key] = config[key]
+    # absolute: trials run in other working directories; data_path as --data_path takes it, not RecBole's resolved
+    # <data_path>/<dataset> (each trial's Config joins the dataset's name again)
+    fixed["data_path"], fixed["graph_cache_dir"] = str(data_root(config)), config["graph_cache_dir"]
     return {"model": opts.model, "dataset": opts.dataset, "config_files": opts.config_files, "fixed": fixed,
             "epochs": config["epochs"], "filter_seen": bool(config["filter_seen"]), "space_file": str(space_file)}
 
