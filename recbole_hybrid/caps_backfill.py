@@ -29,10 +29,11 @@ from recbole_hybrid.compat import init_seed
 from recbole_hybrid.config import config_from_saved, resolve_model
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.fingerprint import describe, differences, run_settings
-from recbole_hybrid.history_caps import CAPS_KEY, DEFAULT_CAPS, cap_rank_arrays, cap_summary
+from recbole_hybrid.history_caps import CAPS_KEY, DEFAULT_CAPS, cap_rank_arrays
 from recbole_hybrid.records import device_name, load_checkpoint, load_ranks, versions, write_json, write_ranks
 from recbole_hybrid.runner import load_data
 from recbole_hybrid.runs import AnalysisError, load_run
+from recbole_hybrid.trainer import test_history_caps
 
 #: ``--retrained``: the largest share of test users whose rank may differ (by at most 1) from the record's.
 RETRAINED_SHARE = 0.01
@@ -80,17 +81,15 @@ def add_history_caps(records: list[str | Path], caps: list[int] = list(DEFAULT_C
         seen = SeenItems.from_datasets([train_data.dataset, valid_data._dataset], test_data._dataset)
         test = evaluate(model, test_data, seen, config["device"], config["fused_layers"])
         rank_differences = _check_same_test(path, checkpoint, run.ranks, test, retrained)
-        start = time.perf_counter()
-        capped = {k: evaluate(model, test_data, seen, config["device"], config["fused_layers"], history_cap=k)
-                  for k in caps}
-        summary = cap_summary(capped, time.perf_counter() - start)
+        capped = test_history_caps(model, test_data, seen, config)  # the caps a run computes, the same way
+        summary = capped["summary"]
         summary["added"] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
                             "git_commit": versions()["git_commit"], "device": device_name(config["device"]),
                             "checkpoint": str(checkpoint), "rank_differences": rank_differences,
                             "wall_time_s": time.perf_counter() - started}
         ranks_path = path.with_name(record.get("ranks_file") or f"{path.stem}.ranks.npz")
         arrays = {k: v for k, v in load_ranks(ranks_path).items() if not k.startswith("test_cap")}
-        arrays.update(cap_rank_arrays(capped, test.user_id))
+        arrays.update(cap_rank_arrays(capped["evaluations"], test.user_id))
         write_ranks(ranks_path, arrays)
         write_json(path, {**record, "history_caps": summary})
         changed.append(path)

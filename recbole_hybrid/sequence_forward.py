@@ -11,7 +11,7 @@ group's pass. Lengths grow along a window, so a group's positions are contiguous
 - SASRec and HybridFixed: one group, one pass.
 - HybridDiscrete, HybridLearnable and HybridResidual with ``tolerance`` 0: one group per length bin (a bin's own pass
   even where two bins hold equal values), exact; the extra cost is the short and mid passes over positions up to
-  ``L_long``. HybridFixed's one ``a`` serves every length: one group.
+  ``L_long``.
 - HybridContinuous: ``a`` differs at every length, so ``tolerance`` 0 means a pass per distinct length (exact, and as
   slow as prefix rows). With ``tolerance > 0`` each group uses the ``a`` of one of its lengths, the one nearest the
   middle of the group's range, so every position's ``a`` is within ``tolerance`` of its own ``a(L_t)``.
@@ -22,9 +22,9 @@ the pass's ``h_t(a_g)`` and whose gradient in ``a(L_t)`` is the loss's own deriv
 ``dh_t/da`` is a forward difference over ``ALPHA_STEP``, from one more pass without gradients that draws the same
 dropout masks (the random state is forked, so training draws exactly what it drew before). Without it the loss
 reached the policy only at the groups' representative lengths: a policy that starts flat forms one group, and
-then nothing tells it how ``a`` should vary with ``L``. Groups whose lengths share one ``a`` (SASRec, HybridFixed,
-the binned policies at tolerance 0, unless two bins with equal values share a pass) need no extra pass: their
-gradient already reaches each position's ``a`` (``alpha_slots``).
+then nothing tells it how ``a`` should vary with ``L``. Groups whose lengths take ``a`` from the same parameters
+(SASRec, HybridFixed, the binned policies at tolerance 0) need no extra pass: their gradient already reaches each
+position's ``a`` (``alpha_slots``).
 """
 
 from __future__ import annotations
