@@ -21,10 +21,10 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python -m recbole_hybrid.demo
+	$(BIN)/python -m recbole_hybrid demo
 
 test: install
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) saved log log_tensorboard results/runs/*demo* .pytest_cache
+	rm -rf $(VENV) saved log log_tensorboard .pytest_cache

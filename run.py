@@ -5,7 +5,7 @@ The same as ``recbole-hybrid run ...`` (the console script that ``pip install`` 
 
 import sys
 
-from recbole_hybrid.cli import main
+from recbole_hybrid.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["run", *sys.argv[1:]]))

@@ -29,7 +29,7 @@ MODELS = ("HybridContinuous", "HybridLearnable")
 ALPHA = """
 import json, sys, torch
 from recbole_hybrid import HYBRID_MODELS
-from recbole_hybrid.records import load_checkpoint
+from recbole_hybrid.utils.records import load_checkpoint
 record = json.load(open(sys.argv[1]))
 class Config(dict):
     def __getitem__(self, key):

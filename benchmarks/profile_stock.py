@@ -24,11 +24,11 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.fast_trainer import FastTrainer, recbole_epoch_order
-from recbole_hybrid.records import device_name, versions, write_json
-from recbole_hybrid.runner import load_data
+from recbole_hybrid.trainer.fast import FastTrainer, recbole_epoch_order
+from recbole_hybrid.utils.records import device_name, versions, write_json
+from recbole_hybrid.quick_start.runner import load_data
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: default output folders (the package is installed)
 

@@ -1,6 +1,6 @@
 """How much of an epoch's gradient weight each group of windows carries, under each ``sequence_loss_weight``.
 
-    python benchmarks/sequence_loss_weights.py [--dataset=ml-1m --data_path=../shared/data] [--epochs=5]
+    python benchmarks/sequence_loss_weights.py [--dataset=ml-1m --data_path=dataset] [--epochs=5]
         [--batching=length] [--out=results/benchmarks/sequence_loss_weights-ml-1m.json]
 
 Settings: configs/ml-1m/2026-11-27-literature.yaml (length 200, 128 windows per step, every window). The batches
@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.records import device_name, versions, write_json
-from recbole_hybrid.runner import load_data
-from recbole_hybrid.sequence_trainer import SEQUENCE_LOSS_WEIGHTS, SequenceTrainer
+from recbole_hybrid.utils.records import device_name, versions, write_json
+from recbole_hybrid.quick_start.runner import load_data
+from recbole_hybrid.trainer.sequence import SEQUENCE_LOSS_WEIGHTS, SequenceTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "ml-1m" / "2026-11-27-literature.yaml"

@@ -1,6 +1,6 @@
 """Epoch time of sequence-level against prefix-row training, SASRec and every hybrid, in one process.
 
-    python benchmarks/sequence_speed.py [--dataset=ml-1m --data_path=../shared/data] [--steps=20] [--prefix_steps=3]
+    python benchmarks/sequence_speed.py [--dataset=ml-1m --data_path=dataset] [--steps=20] [--prefix_steps=3]
         [--rounds=2]
         [--threads=2] [--probe] [--variants=sequence,prefix,...] [--out=results/benchmarks/sequence_speed-cpu-ml-1m.json]
 
@@ -14,7 +14,7 @@ its step count:
   its chunked CE multiplies ``[c_E h, c_G h]`` by ``[E, G]``), and ``sequence-fused-plain-ce`` the same with the
   plain CE of the full logits;
 - ``sequence-recbole-layers`` (SASRec, HybridDiscrete): with RecBole's own Transformer kernels
-  (``fused_layers: False``; every other variant fuses them as runs do, ``recbole_hybrid/fused_layers.py``);
+  (``fused_layers: False``; every other variant fuses them as runs do, ``recbole_hybrid/model/fast_layers.py``);
 - ``sequence-random-batches`` and ``sequence-plain-ce`` (SASRec): each speed choice undone, to show what it gives;
   ``sequence-probe-scheme`` (SASRec): both undone, i.e. the reference probe's scheme (random batches cut to their
   longest window, ``F.cross_entropy`` of the full logits) in this code, timed in the same rounds;
@@ -44,14 +44,14 @@ from pathlib import Path
 
 import torch
 
-from recbole_hybrid.compat import init_seed
+from recbole_hybrid.utils.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.evaluation import SeenItems, evaluate
-from recbole_hybrid.fast_trainer import FastTrainer
-from recbole_hybrid.fused_layers import fuse_layers
-from recbole_hybrid.records import device_name, versions, write_json
-from recbole_hybrid.runner import load_data
-from recbole_hybrid.sequence_trainer import SequenceTrainer
+from recbole_hybrid.trainer.fast import FastTrainer
+from recbole_hybrid.model.fast_layers import fuse_layers
+from recbole_hybrid.utils.records import device_name, versions, write_json
+from recbole_hybrid.quick_start.runner import load_data
+from recbole_hybrid.trainer.sequence import SequenceTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "ml-1m" / "2026-11-27-literature.yaml"

@@ -1,6 +1,6 @@
 """Training speed of stock RecBole SASRec against the fast trainer (SASRec and the hybrids), in one process.
 
-    python benchmarks/train_speed.py [--dataset=ml-1m --data_path=/work/shared/data] [--batch_sizes=256,2048]
+    python benchmarks/train_speed.py [--dataset=ml-1m --data_path=dataset] [--batch_sizes=256,2048]
         [--steps=20] [--rounds=3] [--all_hybrids] [--compile] [--preset=paper|tiny] [--threads=N] [--out=x.json]
 
 Variants, each on the same rows, device and settings:
@@ -8,7 +8,7 @@ Variants, each on the same rows, device and settings:
                          detection on: importing RecBole's sequential models switches it on for the process);
   ``recbole-no-anomaly`` the same with anomaly detection off (to show how much of the gap that one setting is);
   ``fast``               SASRec, HybridDiscrete (and with ``--all_hybrids`` the other hybrids) trained by
-                         ``recbole_hybrid.fast_trainer.FastTrainer``;
+                         ``recbole_hybrid.trainer.fast.FastTrainer``;
   ``fast-compile``       with ``--compile``: SASRec and HybridDiscrete, fast trainer with ``fast_compile: True``
                          (the warm-up epoch includes the compilation; a batch size is a new shape, so it recompiles).
 With ``--steps=K`` each timed epoch runs over the same ``K * batch`` training rows (a seeded sample), so it is ``K``
@@ -34,13 +34,13 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
 from recbole_hybrid import HYBRID_MODELS
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.evaluation import SeenItems, evaluate
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.fast_trainer import FastTrainer
-from recbole_hybrid.fused_layers import fuse_layers
-from recbole_hybrid.records import device_name, versions, write_json
-from recbole_hybrid.runner import load_data
+from recbole_hybrid.trainer.fast import FastTrainer
+from recbole_hybrid.model.fast_layers import fuse_layers
+from recbole_hybrid.utils.records import device_name, versions, write_json
+from recbole_hybrid.quick_start.runner import load_data
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: default output folders (the package is installed)
 

@@ -1,6 +1,6 @@
 """One full-ranking validation of ML-1M per model: RecBole's Transformer layers against ``fused_layers``.
 
-    python benchmarks/validation_speed.py [--dataset=ml-1m --data_path=../shared/data] [--rounds=3] [--threads=2]
+    python benchmarks/validation_speed.py [--dataset=ml-1m --data_path=dataset] [--rounds=3] [--threads=2]
         [--out=results/benchmarks/validation_speed-cpu-ml-1m.json]
     python benchmarks/speed_table.py results/benchmarks/validation_speed-cpu-ml-1m.json
 
@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recbole_hybrid.compat import init_seed
+from recbole_hybrid.utils.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.evaluation import SeenItems, evaluate
-from recbole_hybrid.records import device_name, versions, write_json
-from recbole_hybrid.runner import load_data
+from recbole_hybrid.utils.records import device_name, versions, write_json
+from recbole_hybrid.quick_start.runner import load_data
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "ml-1m" / "2026-11-27-literature.yaml"

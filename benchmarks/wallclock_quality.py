@@ -1,6 +1,6 @@
 """Validation NDCG@10 that each training scheme reaches after the same training time, in one process.
 
-    python benchmarks/wallclock_quality.py [--dataset=ml-1m --data_path=../shared/data] [--model=SASRec]
+    python benchmarks/wallclock_quality.py [--dataset=ml-1m --data_path=dataset] [--model=SASRec]
         [--checkpoints=60,120,240,480] [--threads=1] [--out=results/benchmarks/wallclock_quality-cpu-ml-1m.json]
 
 Schemes, each a fresh model from the same seed:
@@ -30,13 +30,13 @@ from typing import Callable, Iterator
 
 import torch
 
-from recbole_hybrid.compat import init_seed
+from recbole_hybrid.utils.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.evaluation import SeenItems, evaluate
-from recbole_hybrid.fused_layers import fuse_layers
-from recbole_hybrid.records import device_name, versions, write_json
-from recbole_hybrid.runner import load_data
-from recbole_hybrid.trainer import build_epoch_trainer
+from recbole_hybrid.model.fast_layers import fuse_layers
+from recbole_hybrid.utils.records import device_name, versions, write_json
+from recbole_hybrid.quick_start.runner import load_data
+from recbole_hybrid.trainer.trainer import build_epoch_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "ml-1m" / "2026-11-27-literature.yaml"

@@ -1,28 +1,25 @@
 """recbole-hybrid: length-adaptive hybrid fusion models for sequential recommendation on RecBole.
 
 Importing the package registers its models with RecBole (``recbole_hybrid/plugin.py``): afterwards RecBole's own
-``get_model("HybridDiscrete")`` and ``run_recbole(model="HybridDiscrete", ...)`` work.
+``get_model("HybridDiscrete")`` and ``run_recbole(model="HybridDiscrete", ...)`` work. The import itself is light:
+torch, RecBole and the model classes load when first used (``recbole_hybrid.HybridDiscrete``, RecBole's
+``get_model``), so ``recbole_hybrid.analysis`` reads committed records without them.
 """
 
-from recbole_hybrid.compat import patch_numpy
+from recbole_hybrid import plugin
+from recbole_hybrid.utils.compat import patch_numpy
+from recbole_hybrid.version import __version__
 
 patch_numpy()  # before any RecBole Config, in every process that imports us
+plugin.install()  # RecBole's get_model / run_recbole / Config find the models from here on
 
-from recbole_hybrid.hybrid_continuous import HybridContinuous  # noqa: E402
-from recbole_hybrid.hybrid_discrete import HybridDiscrete  # noqa: E402
-from recbole_hybrid.hybrid_fixed import HybridFixed  # noqa: E402
-from recbole_hybrid.hybrid_learnable import HybridLearnable  # noqa: E402
-from recbole_hybrid.hybrid_residual import HybridResidual  # noqa: E402
-from recbole_hybrid.hybrid_sasrec import HybridSASRec  # noqa: E402
+__all__ = ["HybridSASRec", *plugin.HYBRID_MODEL_NAMES, "HYBRID_MODELS", "__version__"]
 
-__version__ = "0.1.0"
 
-HYBRID_MODELS = {cls.__name__: cls for cls in (HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous,
-                                               HybridResidual)}
-
-from recbole_hybrid.plugin import register_models  # noqa: E402
-
-register_models(HYBRID_MODELS)  # RecBole's get_model / run_recbole / Config find them from here on
-
-__all__ = ["HybridSASRec", "HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous", "HybridResidual",
-           "HYBRID_MODELS"]
+def __getattr__(name: str):
+    """The model classes and ``HYBRID_MODELS`` (name -> class), imported on first access."""
+    if name == "HYBRID_MODELS":
+        return plugin.hybrid_models()
+    if name in plugin.MODEL_MODULES:
+        return plugin.model_class(name)
+    raise AttributeError(f"module 'recbole_hybrid' has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from recbole_hybrid.cli import main
+from recbole_hybrid.cli.main import main
 
 sys.exit(main())

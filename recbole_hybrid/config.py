@@ -6,24 +6,22 @@ import math
 from pathlib import Path
 from typing import Any
 
+import yaml
 from recbole.config import Config
 
-from recbole_hybrid import HYBRID_MODELS, HybridSASRec
-from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.errors import ConfigError
-from recbole_hybrid.fast_trainer import check_trainer_config
-from recbole_hybrid.flags import SHORT_FLAGS, parse_value, read_settings
-from recbole_hybrid.fusion import check_fusion_form, check_graph_table, check_item_gate
-from recbole_hybrid.history_caps import CAPS_KEY, check_history_caps
-from recbole_hybrid.resources import plugin_property_files
-from recbole_hybrid.sequence_trainer import check_sequence_config, resolve_train_mode
+from recbole_hybrid.plugin import hybrid_models, is_plugin_model
+from recbole_hybrid.utils.compat import bare_argv
+from recbole_hybrid.utils.errors import ConfigError
+from recbole_hybrid.trainer.fast import check_trainer_config
+from recbole_hybrid.utils.flags import SHORT_FLAGS, parse_value, read_settings
+from recbole_hybrid.model.layers import check_fusion_form, check_graph_table, check_item_gate
+from recbole_hybrid.data.history_caps import CAPS_KEY, check_history_caps
+from recbole_hybrid.utils.resources import plugin_property_files
+from recbole_hybrid.trainer.modes import resolve_auto
+from recbole_hybrid.trainer.sequence import check_sequence_config
 
 __all__ = ["ConfigError", "SHORT_FLAGS", "parse_value", "parse_cli", "build_config", "resolve_model",
-           "property_files", "resolve_auto", "check_config", "AUTO_KEYS", "PROJECT_ROOT", "data_root"]
-
-#: The folder above the package: the repository in a source checkout. Only checkout tools (the demo's config in
-#: ``configs/``, the tests) may rely on it; the package itself reads its own files with ``importlib.resources``.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+           "property_files", "check_config", "data_root"]
 
 #: Folders that a run writes to; made absolute at parse time because Ray trials run in other directories.
 PATH_KEYS = ("data_path", "checkpoint_dir", "results_dir", "graph_cache_dir")
@@ -41,10 +39,11 @@ def resolve_model(name: str | type) -> type:
     """A hybrid of this plugin or a built-in RecBole sequential model, by name."""
     if isinstance(name, type):
         return name
-    models = {**builtin_sequential_models(), **HYBRID_MODELS}
+    hybrids = hybrid_models()
+    models = {**builtin_sequential_models(), **hybrids}
     if name not in models:
         raise ConfigError(
-            f"unknown model {name!r}: choose one of the hybrids {sorted(HYBRID_MODELS)} "
+            f"unknown model {name!r}: choose one of the hybrids {sorted(hybrids)} "
             f"or a RecBole sequential model such as SASRec ({', '.join(sorted(builtin_sequential_models()))})"
         )
     return models[name]
@@ -74,8 +73,23 @@ def property_files(model_cls: type, dataset: str, config_files: list[str]) -> li
     for f in config_files:
         if not Path(f).is_file():
             raise ConfigError(f"config file {f!r} does not exist")
+        check_yaml(Path(f))
         files.append(Path(f))
     return [str(f) for f in files]
+
+
+def check_yaml(path: Path) -> None:
+    """Refuse a config file that is not YAML, in one line naming the file, line and problem (RecBole's own read
+    would end in a long traceback that names neither). Only the syntax is checked: RecBole reads the values."""
+    try:
+        for _ in yaml.parse(path.read_text(encoding="utf-8")):
+            pass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {err.problem or err.context}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(err).splitlines()[0]}") from None
 
 
 def build_config(model: str | type, dataset: str, config_files: list[str] | None = None,
@@ -127,28 +141,6 @@ def config_from_saved(plain: dict[str, Any], data_path: str | Path | None = None
     overrides["data_path"] = str(data_root(plain) if data_path is None else data_path)
     overrides["use_gpu"] = use_gpu
     return build_config(plain["model"], plain["dataset"], [], overrides)
-
-
-#: Keys whose ``auto`` default ``resolve_auto`` replaces; a resumed run keeps the values it started with.
-AUTO_KEYS = ("train_mode", "train_batch_size")
-#: ``train_batch_size: auto`` takes the value of this key for each resolved ``train_mode`` (overall.yaml).
-BATCH_DEFAULT_KEYS = {"sequence": "sequence_batch_default", "prefix": "prefix_batch_default"}
-
-
-def resolve_auto(config: Config, model_cls: type) -> None:
-    """Replace ``train_mode: auto`` and ``train_batch_size: auto`` in ``config`` by what they stand for.
-
-    ``auto`` mode is ``sequence`` where the model has one and the config allows it (``resolve_train_mode``), else
-    ``prefix``; ``auto`` batch is the resolved mode's default (windows or rows per step). Runs before any data is
-    built: RecBole's data loaders read ``train_batch_size``.
-    """
-    mode = resolve_train_mode(config, model_cls)
-    config["train_mode"] = mode
-    if config["train_batch_size"] == "auto":
-        key = BATCH_DEFAULT_KEYS[mode]
-        if not _is_int(config[key]) or config[key] < 1:
-            raise ConfigError(f"{key}={config[key]!r} must be an integer >= 1")
-        config["train_batch_size"] = config[key]
 
 
 #: Integer settings and their least value; ``None`` (a key the model does not use) is allowed for the optional ones.
@@ -211,7 +203,7 @@ def check_config(config: Config, model_cls: type) -> None:
     check_history_caps(config[CAPS_KEY], model_cls, config["MAX_ITEM_LIST_LENGTH"])
     check_trainer_config(config)
     check_sequence_config(config, model_cls)
-    if issubclass(model_cls, HybridSASRec):
+    if is_plugin_model(model_cls):
         try:
             check_fusion_form(config["fusion_form"])
             check_item_gate(config["item_gate"])

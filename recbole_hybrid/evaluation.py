@@ -22,43 +22,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
 
-from recbole_hybrid.fused_layers import fused_kernels
-from recbole_hybrid.history_caps import cap_history, visible_mask
-
-CUTOFFS = (5, 10, 20)
-METRICS = ("ndcg", "hit", "mrr")
-
-
-def metrics_from_ranks(ranks: np.ndarray | torch.Tensor, cutoffs: Iterable[int] = CUTOFFS) -> dict[str, float]:
-    """Mean NDCG / HR / MRR at each cut-off over users, from 1-based target ranks ``[U]``; RecBole's key names."""
-    ranks = np.asarray(ranks, dtype=np.float64)
-    if ranks.size == 0:
-        raise ValueError("no users to evaluate: the ranks array is empty")
-    out = {}
-    for k in cutoffs:
-        hit = ranks <= k
-        out[f"ndcg@{k}"] = float(np.mean(np.where(hit, 1.0 / np.log2(ranks + 1), 0.0)))
-        out[f"hit@{k}"] = float(np.mean(hit))
-        out[f"mrr@{k}"] = float(np.mean(np.where(hit, 1.0 / ranks, 0.0)))
-    return {f"{m}@{k}": out[f"{m}@{k}"] for m in METRICS for k in cutoffs}
-
-
-def per_user_metric(ranks: np.ndarray, metric: str) -> np.ndarray:
-    """``[U]`` float per-user value of ``"ndcg@10"``, ``"hit@5"``, ``"mrr@20"``... from ranks ``[U]``."""
-    name, _, k = metric.partition("@")
-    ranks = np.asarray(ranks, dtype=np.float64)
-    hit = ranks <= int(k)
-    values = {"ndcg": lambda: 1.0 / np.log2(ranks + 1), "hit": lambda: np.ones_like(ranks),
-              "mrr": lambda: 1.0 / ranks}
-    if name not in values:
-        raise ValueError(f"unknown metric {metric!r}: expected ndcg@k, hit@k or mrr@k")
-    return np.where(hit, values[name](), 0.0)
-
+from recbole_hybrid.metrics import metrics_from_ranks
+from recbole_hybrid.model.fast_layers import fused_kernels
+from recbole_hybrid.plugin import is_plugin_model
+from recbole_hybrid.data.history_caps import cap_history, visible_mask
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor,
                  seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -155,6 +126,9 @@ class Evaluation:
     metrics_filter_history: dict[str, float] | None = None
 
 
+#: RecBole's models (module, class) that ``trims_padding``; told by name, so no model class is imported here.
+PADDING_FREE = {("recbole.model.sequential_recommender.sasrec", "SASRec")}
+
 #: Rows per forward pass when a batch is split by history length.
 LENGTH_CHUNK = 256
 
@@ -165,11 +139,8 @@ def trims_padding(model: torch.nn.Module) -> bool:
     Their inputs are left-aligned (position ``t`` is the ``t``-th item) and padded keys are masked, so cutting a
     batch to its longest row changes no score (up to float summation order).
     """
-    from recbole.model.sequential_recommender import SASRec
-
-    from recbole_hybrid.hybrid_sasrec import HybridSASRec
-
-    return isinstance(model, (SASRec, HybridSASRec))
+    return is_plugin_model(type(model)) or any((cls.__module__, cls.__name__) in PADDING_FREE
+                                               for cls in type(model).__mro__)
 
 
 def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> torch.Tensor:
@@ -199,7 +170,8 @@ def full_sort_scores(model: torch.nn.Module, interaction, len_field: str) -> tor
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.device | str,
              fused: bool = True, item_counts: np.ndarray | None = None,
-             item_degrees: np.ndarray | None = None, history_cap: int | None = None) -> Evaluation:
+             item_degrees: np.ndarray | None = None, history_cap: int | None = None,
+             progress=None) -> Evaluation:
     """Rank every user's target of a RecBole full-sort sequential eval loader, with and without seen items.
 
     Args:
@@ -216,6 +188,8 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
         history_cap: ``k``, or None. Given, every row's input is cut to its last ``min(k, L)`` items
             (``history_caps.cap_history``); ``rank_filter_seen`` then excludes those visible items and
             ``rank_filter_history`` the whole history ``seen``.
+        progress: an object whose ``update(n)`` is called with each batch's number of users once it is ranked
+            (``progress_display.Steps``), or None.
     """
     dataset = eval_data._dataset
     uid_field, iid_field, len_field = dataset.uid_field, dataset.iid_field, dataset.config["ITEM_LIST_LENGTH_FIELD"]
@@ -255,6 +229,8 @@ def evaluate(model: torch.nn.Module, eval_data, seen: SeenItems, device: torch.d
             out["target"].append(ranks[2])
             if history_cap is not None:
                 out["rank_filter_history"].append(ranks[3])
+            if progress is not None:
+                progress.update(len(users))
     if history_cap is None:
         del out["rank_filter_history"]
     arrays = {key: np.concatenate(value) for key, value in out.items()}

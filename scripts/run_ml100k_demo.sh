@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=results/ml-100k-demo
-python -m recbole_hybrid.experiments pipeline --dataset=ml-100k --seeds=3 \
+python -m recbole_hybrid experiments pipeline --dataset=ml-100k --seeds=3 \
     --config_files=configs/ml-100k/2026-11-27-demo.yaml --use_gpu=False \
     --results_dir=$OUT/runs --checkpoint_dir=saved/ml-100k-demo --graph_cache_dir=saved/graph_cache
-python -m recbole_hybrid.experiments analyze --dataset=ml-100k --preset=pipeline --runs_dir=$OUT/runs \
+python -m recbole_hybrid experiments analyze --dataset=ml-100k --preset=pipeline --runs_dir=$OUT/runs \
     --out_dir=$OUT --save_csv

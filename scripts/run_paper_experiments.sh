@@ -18,8 +18,8 @@ DATA_PATH=${DATA_PATH:-dataset}
 CONFIG=${CONFIG:-configs/$DATASET/2026-11-27.yaml}
 if [[ $DATASET == ml-1m ]]; then EXPECT_USERS=${EXPECT_USERS:-6034}; fi
 
-python -m recbole_hybrid.data check --dataset="$DATASET" --data_path="$DATA_PATH" \
+python -m recbole_hybrid data check --dataset="$DATASET" --data_path="$DATA_PATH" \
     ${EXPECT_USERS:+--expect_users=$EXPECT_USERS}
-python -m recbole_hybrid.experiments "$PRESET" --dataset="$DATASET" --seeds="$SEEDS" --data_path="$DATA_PATH" \
+python -m recbole_hybrid experiments "$PRESET" --dataset="$DATASET" --seeds="$SEEDS" --data_path="$DATA_PATH" \
     --config_files="$CONFIG" "$@"
-python -m recbole_hybrid.experiments analyze --dataset="$DATASET" --preset="$PRESET" --save_csv
+python -m recbole_hybrid experiments analyze --dataset="$DATASET" --preset="$PRESET" --save_csv

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,10 @@ import pytest
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import recbole_hybrid  # noqa: F401  (numpy 2 aliases before any RecBole Config)
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.utils.compat import bare_argv
+
+#: The checkout: the tests read its configs/ and results/ (the package itself never defaults a path into it).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: About 10-20 s per epoch on 2 CPU cores.
 TINY = {
@@ -44,7 +48,7 @@ def ml100k_data(tmp_path_factory):
     Its config trains RecBole's prefix rows (``train_mode: prefix``, 2048 rows per step), the rows its loaders hold.
     """
     from recbole_hybrid.config import build_config
-    from recbole_hybrid.runner import load_data
+    from recbole_hybrid.quick_start.runner import load_data
 
     out = tmp_path_factory.mktemp("shared")
     with bare_argv():

@@ -13,10 +13,10 @@ import torch
 
 from tests.conftest import TINY
 from recbole_hybrid import HYBRID_MODELS
-from recbole_hybrid.compat import bare_argv, init_seed
+from recbole_hybrid.utils.compat import bare_argv, init_seed
 from recbole_hybrid.config import build_config
-from recbole_hybrid.runner import load_data
-from recbole_hybrid.sequence_forward import SequencePositions
+from recbole_hybrid.quick_start.runner import load_data
+from recbole_hybrid.trainer.positions import SequencePositions
 
 T = TINY["MAX_ITEM_LIST_LENGTH"]
 ROWS = (20, 13, 6, 2)  # window lengths; a fifth row is a later window of a long history (every L capped at T)

@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recbole_hybrid import analysis
-from recbole_hybrid.ablation import ablate
-from recbole_hybrid.evaluation import per_user_metric
-from recbole_hybrid.report import analyze, findings, summary_markers
-from recbole_hybrid.runs import AnalysisError, load_runs, model_order
-from recbole_hybrid.stats import bootstrap_mean_ci, holm
+from recbole_hybrid.analysis import tables as analysis
+from recbole_hybrid.analysis.ablation import ablate
+from recbole_hybrid.metrics import per_user_metric
+from recbole_hybrid.analysis.findings import findings
+from recbole_hybrid.analysis.report import analyze
+from recbole_hybrid.analysis.summary import summary_markers
+from recbole_hybrid.analysis.runs import AnalysisError, load_runs, model_order
+from recbole_hybrid.analysis.stats import bootstrap_mean_ci, holm
 
 N_SHORT, N_MID, N_LONG = 20, 80, 200  # users with L <= 10, 10 < L <= 30, L > 30
 SEEDS = (2020, 2021, 2022)
@@ -253,7 +255,7 @@ def test_without_target_counts_the_popularity_groups_say_how_to_get_them(grid, t
     analyze("ml-1m", "paper", grid[0], tmp_path, save=True, n_boot=300)
     readme = (tmp_path / "README.md").read_text()
     assert "Not computed: 15 of the 15 records' ranks lack the training counts of their test targets" in readme
-    assert "`recbole-hybrid experiments target-counts RECORD.json ...` adds them" in readme
+    assert "Runs write them now: re-run these to get the table" in readme
     assert not (tmp_path / "popularity_groups.csv").exists()
     # 4 labels x 3 length groups of intervals, none corrected for the others: the README says how many
     assert ("The 12 seen_excluded intervals below are each a 95% interval, not corrected for the others (unlike the "
@@ -395,17 +397,17 @@ def test_readme_states_provenance_anchors_and_findings_that_follow_the_numbers(t
     (tmp_path / "results" / "demo").mkdir()
     (tmp_path / "results" / "demo" / "README.md").write_text("# Results: a demo\n")
     analyze("ml-1m", "paper", folder, tmp_path / "results", save=True, n_boot=300,
-            command=["python -m recbole_hybrid.experiments analyze", "--save_csv"])
+            command=["python -m recbole_hybrid experiments analyze", "--save_csv"])
     out = tmp_path / "results"
     for name in ("overall_comparison", "length_groups", "significance", "alpha_curves"):
         assert (out / f"{name}.csv").is_file()
     for name in ("learning_curves", "length_groups", "length_group_diffs", "alpha_curves"):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     readme = (out / "README.md").read_text()
-    for text in ("`python -m recbole_hybrid.experiments analyze --save_csv`", "`configs/ml-1m/frozen.yaml`",
+    for text in ("`python -m recbole_hybrid experiments analyze --save_csv`", "`configs/ml-1m/frozen.yaml`",
                  "CPU x86_64 (2 cores) (10 runs); NVIDIA H100 (5 runs)", "2026-12-01T10:00:00 to 2026-12-03T10:00:00",
                  "seeds 2020 2021 2022", "| SASRec | seen_excluded (primary) | 3 |", "0.183 / 0.370 / 0.165",
-                 "HSTU-large", "citations kept in `recbole_hybrid/anchors.py`",
+                 "HSTU-large", "citations kept in `recbole_hybrid/analysis/anchors.py`",
                  "**HybridDiscrete beats SASRec**", "**HybridLearnable beats SASRec**",
                  "2 of 3 seeds above SASRec: the seeds disagree in direction",
                  "HybridContinuous does not differ significantly from SASRec",
@@ -459,9 +461,9 @@ def test_findings_say_what_each_learned_a_became_per_length_group(grid, tmp_path
 
 
 def test_the_analysis_modules_import_one_way():
-    """runs <- analysis <- ablation, plots <- report, and none of them back (function-level imports included)."""
+    """runs <- tables <- ablation, plots <- report, and none of them back (function-level imports included)."""
     root = Path(analysis.__file__).parent
-    layers = ["lengths", "stats", "anchors", "runs", "analysis", "ablation", "plots", "report"]
+    layers = ["stats", "anchors", "runs", "tables", "ablation", "plots", "findings", "page", "summary", "report"]
     for i, name in enumerate(layers):
         imported = set()
         for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
@@ -535,11 +537,11 @@ def test_ablation_compares_two_runs_that_differ_only_in_the_named_keys(tmp_path)
 
 def test_a_dataset_without_short_histories_says_so():
     """SASRec's ML-1M file keeps users with at least 20 ratings: its short group is empty, not small."""
-    from recbole_hybrid.report import _short_group_sentence
+    from recbole_hybrid.analysis.findings import short_group_sentence
 
     groups = pd.DataFrame({"group": ["short", "mid", "long"], "length_range": ["L<=10", "10<L<=30", "L>30"],
                            "n_users": [0, 120, 5920]})
-    assert _short_group_sentence(groups) == ("The short group (L<=10) holds no test user of this dataset: nothing "
+    assert short_group_sentence(groups) == ("The short group (L<=10) holds no test user of this dataset: nothing "
                                              "here measures short histories.")
 
 
@@ -579,7 +581,7 @@ def test_a_summary_target_without_its_markers_is_refused_before_any_work(tmp_pat
 
 
 def test_the_summary_states_each_verdict_after_holm(grid, tmp_path):
-    from recbole_hybrid.report import summary
+    from recbole_hybrid.analysis.summary import summary
 
     folder, runs, tables = grid
     text = "\n".join(summary(runs, tables, tmp_path / "results", tmp_path, ["analyze"]))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from recbole.data.dataset import Dataset
 from recbole.utils import FeatureSource
 
-from recbole_hybrid.atomic import PANDAS_NA, AtomicFileError, check_atomic_file
+from recbole_hybrid.data.atomic import PANDAS_NA, AtomicFileError, check_atomic_file
 
 GOOD = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t10\t4\t881250949\n2\t20\t5.0\t881250950\n"
 

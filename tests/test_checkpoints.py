@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from recbole_hybrid.records import CheckpointError, load_checkpoint
+from recbole_hybrid.utils.records import CheckpointError, load_checkpoint
 
 
 class Payload:

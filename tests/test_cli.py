@@ -6,9 +6,9 @@ import importlib.util
 
 import pytest
 
-from recbole_hybrid.cli import COMMANDS, main
-from recbole_hybrid.errors import ConfigError, UsageError
-from recbole_hybrid.flags import read_settings
+from recbole_hybrid.cli.main import COMMANDS, main
+from recbole_hybrid.utils.errors import ConfigError, UsageError
+from recbole_hybrid.utils.flags import read_settings
 
 
 def has_tune_command() -> bool:
@@ -62,7 +62,7 @@ def test_options_are_matched_by_their_full_name_only(capsys):
 
 
 def test_user_mistakes_are_one_line_and_bugs_keep_their_traceback(capsys):
-    from recbole_hybrid.cli import run_command
+    from recbole_hybrid.cli.main import run_command
 
     def mistake(argv):
         raise ConfigError("epochs=0 must be an integer >= 1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recbole_hybrid.config import ConfigError, build_config
-from recbole_hybrid.runner import ensure_writable, run_experiment
+from recbole_hybrid.quick_start.runner import ensure_writable, run_experiment
 
 BAD = [
     ("learning_rate", 0), ("learning_rate", -0.1), ("learning_rate", float("nan")), ("learning_rate", float("inf")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recbole_hybrid.config import SHORT_FLAGS, ConfigError, build_config, parse_cli
-from recbole_hybrid.errors import UsageError
+from recbole_hybrid.utils.errors import UsageError
 from tests.conftest import TINY
 
 
@@ -81,7 +81,19 @@ def test_missing_config_file_is_named(tmp_path):
 
 
 def test_unknown_experiment_preset_is_named():
-    from recbole_hybrid.experiments import run_comparison
+    from recbole_hybrid.quick_start.experiments import run_comparison
 
     with pytest.raises(ConfigError, match=r"unknown preset 'fast': choose one of pipeline, quick, paper, tuned"):
         run_comparison("fast", "ml-100k")
+
+
+@pytest.mark.parametrize("text, where", [("epochs: 3\nlr: [0.1\n", "line 3"), ("a: b: c\n", "line 1, column 5"),
+                                         ("\tepochs: 2\n", "line 1")])
+def test_a_config_file_with_a_yaml_error_is_one_line_naming_the_file(tmp_path, capsys, text, where):
+    from recbole_hybrid.cli.main import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    assert main(["run", "--model=SASRec", "--dataset=ml-100k", f"--config_files={bad}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "is not valid YAML" in err[0] and where in err[0], err

@@ -1,12 +1,12 @@
-"""`python -m recbole_hybrid.data check`: sizes after the protocol's filters, and failed expectations."""
+"""`python -m recbole_hybrid data check`: sizes after the protocol's filters, and failed expectations."""
 
 from __future__ import annotations
 
 import pytest
 
-from recbole_hybrid.config import PROJECT_ROOT
-from recbole_hybrid.cli import main as console
-from recbole_hybrid.data import ExpectationError, check_dataset
+from tests.conftest import PROJECT_ROOT
+from recbole_hybrid.cli.main import main as console
+from recbole_hybrid.data.movielens import ExpectationError, check_dataset
 
 
 def test_check_reports_the_filtered_dataset_and_fails_on_a_wrong_expectation(capsys):

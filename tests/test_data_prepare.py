@@ -1,4 +1,4 @@
-"""`python -m recbole_hybrid.data prepare`: GroupLens ML-1M files to RecBole atomic files, on synthetic inputs."""
+"""`python -m recbole_hybrid data prepare`: GroupLens ML-1M files to RecBole atomic files, on synthetic inputs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import zipfile
 
 import pytest
 
-from recbole_hybrid.atomic import check_atomic_file
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.data.atomic import check_atomic_file
+from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.config import build_config
-from recbole_hybrid.cli import main as console
-from recbole_hybrid.data import RatingsFormatError, prepare
-from recbole_hybrid.runner import load_data
+from recbole_hybrid.cli.main import main as console
+from recbole_hybrid.data.movielens import RatingsFormatError, prepare
+from recbole_hybrid.quick_start.runner import load_data
 from tests.conftest import TINY
 
 # three users with six ratings each, written out of time order; user 3 has two ratings < 4

@@ -14,8 +14,9 @@ from recbole.utils import init_seed
 
 from recbole_hybrid import HybridDiscrete
 from recbole_hybrid.config import ConfigError, build_config
-from recbole_hybrid.evaluation import SeenItems, evaluate, metrics_from_ranks, per_user_metric, target_ranks
-from recbole_hybrid.graph import default_item_degrees
+from recbole_hybrid.evaluation import SeenItems, evaluate, target_ranks
+from recbole_hybrid.metrics import metrics_from_ranks, per_user_metric
+from recbole_hybrid.model.graph import default_item_degrees
 from tests.conftest import TINY
 
 
@@ -196,7 +197,7 @@ def test_filter_seen_must_be_a_bool(tiny):
 def test_length_chunked_scoring_changes_no_rank(ml100k_data, tmp_path, model_name, monkeypatch):
     """Scoring in chunks cut to their longest history gives the ranks of scoring the padded batch."""
     from recbole_hybrid import evaluation
-    from recbole_hybrid.compat import bare_argv
+    from recbole_hybrid.utils.compat import bare_argv
     from recbole_hybrid.config import build_config, resolve_model
 
     _, _, train, valid, _ = ml100k_data

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import TINY
-from recbole_hybrid.report import analyze
-from recbole_hybrid.runs import AnalysisError, load_runs
-from recbole_hybrid.config import PROJECT_ROOT, ConfigError
-from recbole_hybrid.errors import RunMismatchError
-from recbole_hybrid.evaluation import metrics_from_ranks
-from recbole_hybrid.cli import main as console
-from recbole_hybrid.experiments import MODELS, PRESETS, is_done, run_comparison, run_id, seed_list
-from recbole_hybrid.target_counts import add_target_counts
+from recbole_hybrid.analysis.report import analyze
+from recbole_hybrid.analysis.runs import AnalysisError, load_runs
+from recbole_hybrid.config import ConfigError, build_config
+from recbole_hybrid.utils.compat import bare_argv
+from tests.conftest import PROJECT_ROOT
+from recbole_hybrid.utils.errors import RunMismatchError
+from recbole_hybrid.metrics import metrics_from_ranks
+from recbole_hybrid.cli.main import main as console
+from recbole_hybrid.quick_start.experiments import MODELS, PRESETS, is_done, run_comparison, run_id, seed_list
 
 #: ml-100k cut to its 256 users with at most 20 interactions, so six models x 2 epochs take about a minute here.
 E2E = {**{k: v for k, v in TINY.items() if k != "epochs"}, "user_inter_num_interval": "[5,20]"}
@@ -134,36 +136,6 @@ def test_graph_groups_split_the_users_by_their_targets_graph_degrees(pipeline):
     assert (pipeline["out"] / "results" / "graph_group_diffs.png").is_file()
 
 
-def test_older_ranks_get_the_target_counts_the_runs_write_now(pipeline, tmp_path):
-    """``experiments target-counts`` rebuilds the split from the record's config: the same counts as evaluate()."""
-    rid = run_id("HybridDiscrete", "ml-100k", "pipeline", 2020)
-    for suffix in (".json", ".ranks.npz"):
-        (tmp_path / f"{rid}{suffix}").write_bytes((pipeline["out"] / "runs" / f"{rid}{suffix}").read_bytes())
-    ranks_path = tmp_path / f"{rid}.ranks.npz"
-    with np.load(ranks_path) as saved:
-        written = dict(saved)
-    assert {"test_target_count", "test_target_degree", "valid_target_degree"} <= set(written)
-    older = {k: v for k, v in written.items() if not k.endswith(("_target_count", "_target_degree"))}
-    np.savez_compressed(ranks_path, **older)
-    assert console(["experiments", "target-counts", str(tmp_path / f"{rid}.json")]) == 0
-    with np.load(ranks_path) as added:
-        assert set(added.files) == set(written)
-        for key in written:
-            np.testing.assert_array_equal(added[key], written[key])
-    # ranks of another split are refused, and the file is left as it was
-    np.savez_compressed(ranks_path, **{**older, "test_history_length": older["test_history_length"] + 1})
-    before = ranks_path.read_bytes()
-    with pytest.raises(AnalysisError, match=f"{rid}.ranks.npz: its test users or history lengths differ"):
-        add_target_counts([tmp_path / f"{rid}.json"])
-    assert ranks_path.read_bytes() == before
-    # counts already saved (degrees missing) are checked against the rebuilt split, not overwritten
-    np.savez_compressed(ranks_path, **{**older, "test_target_count": written["test_target_count"] + 1})
-    before = ranks_path.read_bytes()
-    with pytest.raises(AnalysisError, match=f"{rid}.ranks.npz: its test_target_count differs from the one"):
-        add_target_counts([tmp_path / f"{rid}.json"])
-    assert ranks_path.read_bytes() == before
-
-
 def test_significance_schema(pipeline):
     table = pd.read_csv(pipeline["out"] / "results" / "significance.csv")
     assert list(table.columns) == ["model", "baseline", "candidates", "seeds", "metric", "n", "mean_a", "mean_b",
@@ -228,8 +200,8 @@ def test_a_run_interrupted_after_training_resumes_from_its_last_state(pipeline):
 
 
 def test_filter_seen_selects_on_the_filtered_validation_ndcg(tmp_path):
-    from recbole_hybrid.records import load_checkpoint
-    from recbole_hybrid.runner import run_experiment
+    from recbole_hybrid.utils.records import load_checkpoint
+    from recbole_hybrid.quick_start.runner import run_experiment
 
     record = run_experiment("SASRec", "ml-100k", [], {**E2E, "epochs": 2, "filter_seen": True,
                                                       "results_dir": str(tmp_path / "r"),
@@ -252,7 +224,6 @@ def test_a_finished_run_with_other_settings_is_refused_not_skipped(pipeline):
     ("HybridDiscrete-nograph", "HybridDiscrete", {"gnn_layers": 0}),
     ("HybridResidual-fused", "HybridResidual", {"score_table": "fused", "gnn_layers": 2}),
     ("HybridResidual-fused-nograph", "HybridResidual", {"score_table": "fused", "gnn_layers": 0}),
-    ("HybridResidual-fused-itemgate", "HybridResidual", {"score_table": "fused", "item_gate": "learned"}),
     ("HybridDiscrete-shared", "HybridDiscrete", {"graph_table": "shared"})])
 def test_a_control_or_variant_label_trains_its_model_with_its_settings(tmp_path, label, model, settings):
     overrides = {**E2E, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),
@@ -283,3 +254,30 @@ def test_ablate_on_the_command_line_refuses_runs_of_two_models_in_one_line(capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "differ outside --keys=sequence_loss_weight: fixed_alpha (0.5 vs None)" in err
     assert "model ('HybridFixed' vs 'SASRec')" in err
+
+
+def test_own_runs_land_in_saved_and_published_comparisons_in_results(monkeypatch, tmp_path):
+    """A first try leaves ``git status`` clean: ``results_dir`` defaults to ``saved/runs``; a published preset's
+    records go to the committed ``results/runs`` unless ``--results_dir`` is given."""
+    from recbole_hybrid.quick_start import experiments
+
+    with bare_argv():
+        assert Path(build_config("SASRec", "ml-100k", [], {})["results_dir"]).parts[-2:] == ("saved", "runs")
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_build_config(model, dataset, files, settings):
+        seen.append(settings.get("results_dir"))
+        raise Stop
+
+    monkeypatch.setattr(experiments, "build_config", fake_build_config)
+    frozen = str(tmp_path / "frozen.yaml")
+    for preset, files, overrides, expected in [("literature-target", [frozen], {}, "results/runs"),
+                                              ("literature-target", [frozen], {"results_dir": "elsewhere"}, "elsewhere"),
+                                              ("pipeline", None, {}, None)]:
+        with pytest.raises(Stop):
+            experiments.run_comparison(preset, "ml-100k", seeds=1, models=["SASRec"], config_files=files,
+                                       overrides=overrides, progress=False)
+        assert seen[-1] == expected

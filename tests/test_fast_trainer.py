@@ -18,10 +18,10 @@ from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender import SASRec
 
 from recbole_hybrid import HybridDiscrete
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.config import ConfigError, build_config
-from recbole_hybrid.fast_trainer import FastTrainer, recbole_epoch_order, resolve_trainer
-from recbole_hybrid.runner import run_experiment
+from recbole_hybrid.trainer.fast import FastTrainer, recbole_epoch_order, resolve_trainer
+from recbole_hybrid.quick_start.runner import run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 

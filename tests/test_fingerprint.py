@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
-from recbole_hybrid.cli import main as console
-from recbole_hybrid.config import PROJECT_ROOT, build_config
-from recbole_hybrid.errors import RunMismatchError, UsageError
-from recbole_hybrid.fingerprint import NOT_DEFINING, differences, run_settings
-from recbole_hybrid.records import load_checkpoint
-from recbole_hybrid.runner import INVOCATION, resume_run, run_experiment
+from recbole_hybrid.cli.main import main as console
+from recbole_hybrid.config import build_config
+from tests.conftest import PROJECT_ROOT
+from recbole_hybrid.utils.errors import RunMismatchError, UsageError
+from recbole_hybrid.utils.fingerprint import NOT_DEFINING, differences, run_settings
+from recbole_hybrid.utils.records import load_checkpoint
+from recbole_hybrid.quick_start.runner import INVOCATION, resume_run, run_experiment
 from tests.conftest import TINY
 
 #: ml-100k cut to its 256 users with at most 20 interactions: a run of one epoch takes a few seconds.
@@ -115,8 +116,8 @@ def test_a_refused_start_leaves_no_run_folder(tmp_path):
 
 
 def test_a_start_that_fails_before_its_first_epoch_ends_leaves_no_run_folder(tmp_path, monkeypatch):
-    from recbole_hybrid import runner
-    from recbole_hybrid.finite import NonFiniteLossError
+    from recbole_hybrid.quick_start import runner
+    from recbole_hybrid.trainer.finite import NonFiniteLossError
 
     def diverges(config, model, train, valid, test, run_dir, **_):
         (run_dir / "best.pth").write_bytes(b"")  # as if killed between best.pth and last.pth of epoch 0

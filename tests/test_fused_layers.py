@@ -9,10 +9,11 @@ import pytest
 import torch
 from recbole.model.layers import FeedForward, MultiHeadAttention
 
-from recbole_hybrid import evaluation, fused_layers
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid import evaluation
+from recbole_hybrid.model import fast_layers as fused_layers
+from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.fused_layers import FusedFeedForward, FusedMultiHeadAttention, fused_kernels
+from recbole_hybrid.model.fast_layers import FusedFeedForward, FusedMultiHeadAttention, fused_kernels
 
 from tests.conftest import TINY
 
@@ -153,7 +154,7 @@ def test_evaluate_fused_and_plain_give_the_same_ranks(ml100k_data, tmp_path):
 
 
 def test_a_run_trains_and_scores_with_the_fused_layers_unless_switched_off(tmp_path, tiny, monkeypatch):
-    from recbole_hybrid import trainer
+    from recbole_hybrid.trainer import trainer
 
     seen_classes = []
     real_fit = trainer.fit_and_test
@@ -163,8 +164,8 @@ def test_a_run_trains_and_scores_with_the_fused_layers_unless_switched_off(tmp_p
         seen_classes.append(set(_classes(model)))
         return result
 
-    monkeypatch.setattr("recbole_hybrid.runner.fit_and_test", fit_and_look)
-    from recbole_hybrid.runner import run_experiment
+    monkeypatch.setattr("recbole_hybrid.quick_start.runner.fit_and_test", fit_and_look)
+    from recbole_hybrid.quick_start.runner import run_experiment
 
     settings = {**tiny, "train_mode": "sequence", "train_batch_size": 64}
     records = {fused: run_experiment("SASRec", "ml-100k", [], {**settings, "fused_layers": fused},
@@ -177,7 +178,7 @@ def test_a_run_trains_and_scores_with_the_fused_layers_unless_switched_off(tmp_p
 
 
 def test_fused_layers_must_be_a_bool(tiny):
-    from recbole_hybrid.errors import ConfigError
+    from recbole_hybrid.utils.errors import ConfigError
 
     with bare_argv(), pytest.raises(ConfigError, match="fused_layers='yes' must be True or False"):
         build_config("SASRec", "ml-100k", [], {**tiny, "fused_layers": "yes"})

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.config import build_config
-from recbole_hybrid import graph
-from recbole_hybrid.graph import _MEMORY_CACHE, _cache_key, build_item_graph, cooccurrence_counts, normalized_adjacency
-from recbole_hybrid.runner import load_data
+from recbole_hybrid.model import graph
+from recbole_hybrid.model.graph import _MEMORY_CACHE, _cache_key, build_item_graph, cooccurrence_counts, normalized_adjacency
+from recbole_hybrid.quick_start.runner import load_data
 
 
 def test_counts_within_window_symmetric():

@@ -20,15 +20,16 @@ from recbole.model.general_recommender import BPR
 
 from tests.conftest import TINY
 from recbole_hybrid import HYBRID_MODELS
-from recbole_hybrid.caps_backfill import add_history_caps
-from recbole_hybrid.compat import bare_argv, init_seed
+from recbole_hybrid.quick_start.caps import add_history_caps
+from recbole_hybrid.utils.compat import bare_argv, init_seed
 from recbole_hybrid.config import build_config, resolve_model
-from recbole_hybrid.errors import ConfigError
+from recbole_hybrid.utils.errors import ConfigError
 from recbole_hybrid.evaluation import SeenItems, evaluate
-from recbole_hybrid.history_caps import cap_history, caps_in_ranks, check_history_caps
-from recbole_hybrid.records import load_checkpoint, load_ranks
-from recbole_hybrid.runner import load_data, run_experiment
-from recbole_hybrid.runs import AnalysisError
+from recbole_hybrid.data.history_caps import cap_history, check_history_caps
+from recbole_hybrid.utils.records import caps_in_ranks
+from recbole_hybrid.utils.records import load_checkpoint, load_ranks
+from recbole_hybrid.quick_start.runner import load_data, run_experiment
+from recbole_hybrid.analysis.runs import AnalysisError
 
 MODELS = ["SASRec", *sorted(HYBRID_MODELS)]
 #: Caps checked on a truly truncated dataset: k history items and the target keep a user's test row only for
@@ -258,7 +259,7 @@ def test_caps_are_not_added_from_another_model(runs, tmp_path, change, message):
 def test_a_retrained_model_may_differ_by_one_rank_for_a_few_users_and_the_record_says_so(tmp_path):
     from types import SimpleNamespace
 
-    from recbole_hybrid.caps_backfill import _check_same_test
+    from recbole_hybrid.quick_start.caps import _check_same_test
 
     users = np.arange(1, 301)
     saved = {"test_user_id": users, "test_rank": np.arange(300) + 1, "test_rank_filter_seen": np.arange(300) + 1}

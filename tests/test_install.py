@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from recbole_hybrid.config import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT
 
 pytestmark = [
     pytest.mark.install,
@@ -26,6 +26,8 @@ pytestmark = [
 ]
 
 PACKAGE = PROJECT_ROOT / "recbole_hybrid"
+#: The top-level property files, shipped as the package ``recbole_hybrid.properties`` (pyproject's package-dir).
+PROPERTIES = PROJECT_ROOT / "properties"
 
 
 def site_dirs() -> list[str]:
@@ -38,6 +40,7 @@ def installed(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("install")
     src = root / "src"
     shutil.copytree(PACKAGE, src / "recbole_hybrid", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(PROPERTIES, src / "properties", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(PROJECT_ROOT / name, src / name)
     venv = root / "venv"
@@ -64,6 +67,8 @@ def run(installed: dict, *argv: str, timeout: int = 300) -> subprocess.Completed
 def test_every_package_file_is_installed(installed):
     wanted = {p.relative_to(PACKAGE) for p in PACKAGE.rglob("*")
               if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml")}
+    wanted |= {Path("properties") / p.relative_to(PROPERTIES) for p in PROPERTIES.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml")}
     target = installed["purelib"] / "recbole_hybrid"
     present = {p.relative_to(target) for p in target.rglob("*") if p.is_file()}
     assert wanted - present == set()
@@ -74,7 +79,7 @@ def test_the_installed_package_builds_a_config_outside_the_source_tree(installed
     code = """
 import json, recbole_hybrid
 from recbole_hybrid.config import build_config
-from recbole_hybrid.records import versions
+from recbole_hybrid.utils.records import versions
 from recbole.utils import get_model
 config = build_config("HybridDiscrete", "ml-100k", [], {"epochs": 1, "use_gpu": False})
 print(json.dumps({"file": recbole_hybrid.__file__, "alpha_short": config["alpha_short"],

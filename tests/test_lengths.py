@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recbole_hybrid.alpha import length_bin
-from recbole_hybrid.lengths import GROUPS, bin_index, group_counts, group_names, group_ranges
+from recbole_hybrid.model.layers import length_bin
+from recbole_hybrid.data.lengths import GROUPS, bin_index, group_counts, group_names, group_ranges
 
 EDGES = [1, 10, 11, 30, 31, 200]  # each side of L_short=10 and L_long=30
 

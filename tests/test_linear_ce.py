@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recbole_hybrid.linear_ce import linear_cross_entropy
+from recbole_hybrid.model.loss import linear_cross_entropy
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 256, 10_000])

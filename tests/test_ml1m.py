@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.config import PROJECT_ROOT, build_config
-from recbole_hybrid.graph import build_item_graph
-from recbole_hybrid.runner import load_data
+from recbole_hybrid.utils.compat import bare_argv
+from recbole_hybrid.config import build_config
+from tests.conftest import PROJECT_ROOT
+from recbole_hybrid.model.graph import build_item_graph
+from recbole_hybrid.quick_start.runner import load_data
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

@@ -9,7 +9,7 @@ import torch
 from recbole.model.sequential_recommender import SASRec
 
 from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable, HybridResidual
-from recbole_hybrid.compat import bare_argv
+from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.config import ConfigError, build_config
 from tests.conftest import TINY
 
@@ -235,7 +235,7 @@ def test_unknown_fusion_form_is_refused(ml100k_data):
 
 
 def test_bpr_loss_trains(ml100k_data, tiny):
-    from recbole_hybrid.runner import load_data
+    from recbole_hybrid.quick_start.runner import load_data
 
     with bare_argv():
         config = build_config(HybridDiscrete, "ml-100k", [], {**tiny, "loss_type": "BPR"})

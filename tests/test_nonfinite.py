@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from recbole_hybrid import HybridDiscrete
-from recbole_hybrid.compat import init_seed
-from recbole_hybrid.finite import NonFiniteLossError, check_finite
-from recbole_hybrid.trainer import fit_and_test
+from recbole_hybrid.utils.compat import init_seed
+from recbole_hybrid.trainer.finite import NonFiniteLossError, check_finite
+from recbole_hybrid.trainer.trainer import fit_and_test
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 import recbole_hybrid
-from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.config import PROJECT_ROOT
+from recbole_hybrid.utils.compat import bare_argv
+from tests.conftest import PROJECT_ROOT
 from tests.conftest import TINY
 
 

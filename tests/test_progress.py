@@ -11,11 +11,11 @@ import statistics
 import pytest
 
 from conftest import TINY
-from recbole_hybrid.errors import UsageError
-from recbole_hybrid.experiments import main as experiments_main
-from recbole_hybrid.progress import epochs_left, format_progress, grid_progress, run_progress
-from recbole_hybrid.runlock import lock_path
-from recbole_hybrid.runner import run_experiment
+from recbole_hybrid.utils.errors import UsageError
+from recbole_hybrid.cli.experiments import main as experiments_main
+from recbole_hybrid.quick_start.progress import epochs_left, format_progress, grid_progress, run_progress
+from recbole_hybrid.utils.runlock import lock_path
+from recbole_hybrid.quick_start.runner import run_experiment
 
 
 @pytest.mark.parametrize("last_epoch, stale, epochs, stopping_step, eval_step, expected", [

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from recbole_hybrid import HybridDiscrete
-from recbole_hybrid.compat import init_seed
-from recbole_hybrid.cli import main as console
-from recbole_hybrid.recommend import Recommender, UnknownUsersError
-from recbole_hybrid.records import save_checkpoint
+from recbole_hybrid.utils.compat import init_seed
+from recbole_hybrid.cli.main import main as console
+from recbole_hybrid.quick_start.recommend import Recommender, UnknownUsersError
+from recbole_hybrid.utils.records import save_checkpoint
 
 USERS = ["1", "7", "13"]
 
@@ -96,7 +96,7 @@ def test_command_line_prints_and_writes_csv(saved, tmp_path, capsys):
 
 
 def test_the_recommender_scores_with_the_fused_layers_its_config_asks_for(recommender):
-    from recbole_hybrid.fused_layers import FusedFeedForward, FusedMultiHeadAttention
+    from recbole_hybrid.model.fast_layers import FusedFeedForward, FusedMultiHeadAttention
 
     assert recommender.config["fused_layers"] is True
     assert {FusedMultiHeadAttention, FusedFeedForward} <= {type(m) for m in recommender.model.modules()}

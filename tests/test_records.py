@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 
-from recbole_hybrid.records import cpu_name, device_name
+from recbole_hybrid.utils.records import cpu_name, device_name
 
 
 def test_a_cpu_device_is_named_by_its_model_name(tmp_path):

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY
-from recbole_hybrid.config import PROJECT_ROOT
-from recbole_hybrid.errors import RunMismatchError
-from recbole_hybrid.records import load_checkpoint
-from recbole_hybrid.runlock import lock_path
-from recbole_hybrid.runner import resume_run, run_experiment
+from tests.conftest import PROJECT_ROOT
+from recbole_hybrid.utils.errors import RunMismatchError
+from recbole_hybrid.utils.records import load_checkpoint
+from recbole_hybrid.utils.runlock import lock_path
+from recbole_hybrid.quick_start.runner import resume_run, run_experiment
 
 EPOCHS = 3
 SETTINGS = {**TINY, "epochs": EPOCHS, "seed": 7}

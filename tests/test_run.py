@@ -12,11 +12,12 @@ import torch
 from recbole.trainer import Trainer
 
 from recbole_hybrid import HybridDiscrete
-from recbole_hybrid.atomic import AtomicFileError
-from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.config import PROJECT_ROOT, build_config
-from recbole_hybrid.records import load_checkpoint
-from recbole_hybrid.runner import load_data, run_experiment
+from recbole_hybrid.data.atomic import AtomicFileError
+from recbole_hybrid.utils.compat import bare_argv
+from recbole_hybrid.config import build_config
+from tests.conftest import PROJECT_ROOT
+from recbole_hybrid.utils.records import load_checkpoint
+from recbole_hybrid.quick_start.runner import load_data, run_experiment
 
 
 def mean_loss(model, loader) -> float:
@@ -85,8 +86,8 @@ def test_malformed_atomic_file_is_refused_before_training(tmp_path, tiny):
 
 
 def test_demo_runs_sasrec_and_the_hybrids(tmp_path, capsys):
-    from recbole_hybrid import demo
-    from recbole_hybrid.experiments import MODELS
+    from recbole_hybrid.cli import demo
+    from recbole_hybrid.quick_start.experiments import MODELS
 
     assert demo.main([f"--results_dir={tmp_path / 'runs'}", f"--checkpoint_dir={tmp_path / 'saved'}",
                       f"--graph_cache_dir={tmp_path / 'graph'}", "--epochs=1", "--use_gpu=False"]) == 0
@@ -95,3 +96,15 @@ def test_demo_runs_sasrec_and_the_hybrids(tmp_path, capsys):
     for model in MODELS:
         assert f"\n{model} " in table
     assert len(list((tmp_path / "runs").glob("*.json"))) == len(MODELS)
+
+
+def test_a_run_prints_the_settings_it_resolved_from_a_yaml_and_the_command_line(tiny, tmp_path):
+    """Checking that a yaml took effect needs no JSON: the run says what it resolved, and where it writes."""
+    own = tmp_path / "my.yaml"
+    own.write_text("learning_rate: 0.005\nalpha_short: 0.2\nL_short: 4\n")  # L_short: the command line wins
+    lines: list[str] = []
+    record = run_experiment("HybridDiscrete", "ml-100k", [str(own)], {**tiny, "n_heads": 1}, log=lines.append)
+    (line,) = [line for line in lines if line.startswith("settings given:")]
+    assert "learning_rate=0.005" in line and "alpha_short=0.2" in line and "n_heads=1" in line
+    assert "L_short=5" in line and "L_short=4" not in line
+    assert f"record {Path(tiny['results_dir']) / record['run_id']}.json" in line

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY
-from recbole_hybrid.errors import RunInUseError
-from recbole_hybrid.experiments import run_comparison
-from recbole_hybrid.runlock import lock_holder, lock_path, run_lock
+from recbole_hybrid.utils.errors import RunInUseError
+from recbole_hybrid.quick_start.experiments import run_comparison
+from recbole_hybrid.utils.runlock import lock_holder, lock_path, run_lock
 
 SMALL = {**{k: v for k, v in TINY.items() if k != "epochs"}, "user_inter_num_interval": "[5,20]", "epochs": 1}
 

@@ -18,12 +18,13 @@ from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender import SASRec
 
 from recbole_hybrid import HybridContinuous, HybridDiscrete, HybridFixed, HybridLearnable, HybridResidual
-from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
-from recbole_hybrid.fingerprint import differences, run_settings
-from recbole_hybrid.sequence_data import build_windows
-from recbole_hybrid.sequence_forward import SequencePositions, alpha_groups
-from recbole_hybrid.sequence_trainer import SequenceTrainer
+from recbole_hybrid.utils.compat import bare_argv
+from recbole_hybrid.config import ConfigError, build_config
+from tests.conftest import PROJECT_ROOT
+from recbole_hybrid.utils.fingerprint import differences, run_settings
+from recbole_hybrid.data.windows import build_windows
+from recbole_hybrid.trainer.positions import SequencePositions, alpha_groups
+from recbole_hybrid.trainer.sequence import SequenceTrainer
 from tests.conftest import TINY
 
 MODELS = (SASRec, HybridFixed, HybridDiscrete, HybridLearnable, HybridContinuous, HybridResidual)
@@ -275,7 +276,7 @@ def test_bpr_sequence_epoch_trains(ml100k_data, tmp_path):
 
 
 def test_sequence_run_end_to_end(tiny):
-    from recbole_hybrid.runner import run_experiment
+    from recbole_hybrid.quick_start.runner import run_experiment
 
     record = run_experiment("HybridLearnable", "ml-100k", overrides={
         **tiny, "train_mode": "sequence", "epochs": 2, "train_batch_size": 128}, log=lambda *_: None)

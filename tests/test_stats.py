@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recbole_hybrid.stats import bootstrap_mean_ci, holm, paired_tests
+from recbole_hybrid.analysis.stats import bootstrap_mean_ci, holm, paired_tests
 
 
 def test_a_planted_difference_is_found():
@@ -61,7 +61,7 @@ def test_holm_on_a_hand_checked_family():
 
 
 def _run(model: str, seed: int, test_rank: np.ndarray):
-    from recbole_hybrid.runs import Run
+    from recbole_hybrid.analysis.runs import Run
 
     users = np.arange(1, len(test_rank) + 1)
     return Run({"model": model, "seed": seed, "run_id": f"{model}-{seed}"},
@@ -70,7 +70,7 @@ def _run(model: str, seed: int, test_rank: np.ndarray):
 
 
 def test_significance_from_ranks_per_seed_and_pooled_over_users():
-    from recbole_hybrid.analysis import significance
+    from recbole_hybrid.analysis.tables import significance
 
     rng = np.random.default_rng(4)
     runs = []

@@ -27,10 +27,11 @@ pytest.importorskip("ray.tune", reason="Ray Tune is the optional 'tune' extra: p
 
 # ruff: noqa: E402  (imports after the skip: they import Ray)
 from conftest import TINY
-from recbole_hybrid.config import PROJECT_ROOT, ConfigError, build_config
+from recbole_hybrid.config import ConfigError, build_config
+from tests.conftest import PROJECT_ROOT
 from recbole_hybrid.tuning.cluster import TuneSetupError, check_resources, default_gpus_per_trial
-from recbole_hybrid.tuning.search import (SearchOptions, make_scheduler, make_searcher, parse_search_cli, prepare,
-                                          run_search, search_spec)
+from recbole_hybrid.cli.tune import parse_search_cli
+from recbole_hybrid.tuning.search import SearchOptions, make_scheduler, make_searcher, prepare, run_search, search_spec
 from recbole_hybrid.tuning.space import SpaceError, build_searcher, config_problem, load_space, shipped_spaces
 from recbole_hybrid.tuning.trial import BEST_METRIC, METRIC, EpochReporter
 

@@ -1,12 +1,12 @@
-"""``python tune/search.py --help``: the Ray Tune search's command line, kept for old commands.
+"""``python tune/search.py ...``: Ray Tune search over a yaml space, the same as ``recbole-hybrid tune ...``.
 
-The search itself is ``recbole_hybrid/tuning/search.py`` (``recbole-hybrid tune``); this file needs the package
-installed (``make install``), as every command does.
+The command's options are in ``recbole_hybrid/cli/tune.py``, the search in ``recbole_hybrid/tuning/``; this file
+needs the package installed (``make install``), as every command does. See ``tune/README.md``.
 """
 
 import sys
 
-from recbole_hybrid.tuning.search import main
+from recbole_hybrid.cli.tune import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from recbole_hybrid.config import PROJECT_ROOT
-from recbole_hybrid.errors import UsageError
+from recbole_hybrid.utils.resources import source_root
+from recbole_hybrid.utils.errors import UsageError
 
 #: Never uploaded with the project's code: data, outputs, environments (``.gitignore`` is honoured as well).
 NOT_SHIPPED = ["/.git", "/.venv", "/dataset", "/saved", "/log", "/log_tensorboard", "/results", "*.pth"]
@@ -23,8 +23,9 @@ def runtime_env() -> dict[str, Any]:
     ``sys.path``; the nodes need the same Python packages, not the same folders. From an installed package (no
     ``pyproject.toml`` beside it) every node imports its own installed copy.
     """
-    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "recbole_hybrid").is_dir():
-        return {"working_dir": str(PROJECT_ROOT), "excludes": NOT_SHIPPED}
+    checkout = source_root()
+    if checkout is not None:
+        return {"working_dir": str(checkout), "excludes": NOT_SHIPPED}
     return {}
 
 
@@ -51,7 +52,7 @@ def node_resources() -> list[dict[str, float]]:
 def default_gpus_per_trial(nodes: list[dict[str, float]]) -> float:
     """One whole GPU per trial when some node has GPUs, else 0.
 
-    Not packing is the default until ``python -m recbole_hybrid.tuning.throughput`` has measured on a GPU that it
+    Not packing is the default until ``python tune/throughput.py`` has measured on a GPU that it
     pays: four stock RecBole SASRec processes sharing one H200 ran each epoch about 4.4 times slower than one alone
     (project notes), which would make 4 packed trials slower in all than 4 trials one after another.
     """

@@ -7,11 +7,15 @@ distribution::
     learning_rate: {loguniform: [1.0e-4, 1.0e-2]}
     hidden_size: {choice: [32, 64, 128]}
     L_short: {randint: [3, 12]}                  # both ends included
+    L_long: {lograndint: [8, 199]}               # integers on a log scale, both ends included
     hidden_dropout_prob: {uniform: [0.1, 0.5]}
+    eval_args: {fixed: {order: TO, mode: full}}  # a fixed mapping (a bare one would read as a distribution)
 
 Constraints between keys (``L_short < L_long < MAX_ITEM_LIST_LENGTH``, ``hidden_size % n_heads == 0``, alphas in
 range) are not written in the space: every draw goes through ``config.build_config``'s checks and a draw that fails
-them is thrown away before any trial starts.
+them is thrown away before any trial starts. Before a search starts, ``dead_values`` also finds any value of the
+space that no valid trial can take (an ``n_heads`` choice that divides no ``hidden_size`` choice, an end of an
+``L_short`` range past every ``L_long``), so that a space says what it searches.
 
 The shipped spaces are ``recbole_hybrid/tuning/spaces/<name>.yaml``; ``--space=<name>`` finds them by name.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import importlib.resources
 import itertools
+import math
 import pickle
 import random
 from pathlib import Path
@@ -30,17 +35,23 @@ from ray import tune
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain
 
-from recbole_hybrid.compat import kept_cuda_visible_devices
-from recbole_hybrid.config import AUTO_KEYS, ConfigError, build_config
-from recbole_hybrid.errors import UsageError
+from recbole_hybrid.utils.compat import kept_cuda_visible_devices
+from recbole_hybrid.config import ConfigError, build_config
+from recbole_hybrid.trainer.modes import AUTO_KEYS
+from recbole_hybrid.utils.errors import UsageError
 
 DISTRIBUTIONS = {
     "choice": lambda args: tune.choice(list(args)),
     "uniform": lambda args: tune.uniform(*args),
     "loguniform": lambda args: tune.loguniform(*args),
     "randint": lambda args: tune.randint(args[0], args[1] + 1),  # Ray's upper bound is exclusive
+    "lograndint": lambda args: tune.lograndint(args[0], args[1] + 1),
 }
-_N_ARGS = {"uniform": 2, "loguniform": 2, "randint": 2}
+_N_ARGS = {"uniform": 2, "loguniform": 2, "randint": 2, "lograndint": 2}
+_INTEGERS = ("randint", "lograndint")
+_LOG = ("loguniform", "lograndint")
+#: ``key: {fixed: value}``: a fixed value that is itself a mapping (``eval_args``).
+FIXED = "fixed"
 
 
 #: Keys a space may not search: they decide what trials are ranked on, so all trials must share them.
@@ -82,9 +93,12 @@ def load_space(path: str | Path) -> tuple[dict[str, Any], dict[str, Domain]]:
         if not isinstance(value, dict):
             fixed[key] = value
             continue
+        if len(value) == 1 and FIXED in value:
+            fixed[key] = value[FIXED]
+            continue
         if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS:
             raise SpaceError(f"{path}: {key}: write one of {sorted(DISTRIBUTIONS)} with its arguments, "
-                             f"e.g. {{choice: [32, 64]}}; got {value!r}")
+                             f"e.g. {{choice: [32, 64]}}, or {{{FIXED}: VALUE}} for a fixed mapping; got {value!r}")
         if key in NOT_SEARCHABLE:
             raise SpaceError(f"{path}: {key} decides the metric that trials are ranked on: fix it (a plain value "
                              f"or --{key}=...), do not search it")
@@ -92,8 +106,14 @@ def load_space(path: str | Path) -> tuple[dict[str, Any], dict[str, Domain]]:
         if not isinstance(args, list) or not args or (kind in _N_ARGS and len(args) != _N_ARGS[kind]):
             need = f"{_N_ARGS[kind]} numbers [low, high]" if kind in _N_ARGS else "a non-empty list"
             raise SpaceError(f"{path}: {key}: {kind} needs {need}, got {args!r}")
+        if kind in _N_ARGS and not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+            raise SpaceError(f"{path}: {key}: {kind} needs numbers [low, high], got {args!r}")
+        if kind in _INTEGERS and not all(isinstance(a, int) for a in args):
+            raise SpaceError(f"{path}: {key}: {kind} needs integers [low, high], got {args!r}")
         if kind in _N_ARGS and not args[0] < args[1]:
             raise SpaceError(f"{path}: {key}: {kind} needs low < high, got {args!r}")
+        if kind in _LOG and not args[0] > 0:
+            raise SpaceError(f"{path}: {key}: {kind} is on a log scale: it needs low > 0, got {args!r}")
         searched[key] = DISTRIBUTIONS[kind](args)
     if not searched:
         raise SpaceError(f"search space {path} searches nothing: give at least one key a distribution")
@@ -123,6 +143,67 @@ def resolved_auto_settings(model: str, dataset: str, config_files: list[str], fi
     with kept_cuda_visible_devices():
         config = build_config(model, dataset, config_files, {**fixed, **params})
     return {key: config[key] for key in AUTO_KEYS}
+
+
+def probe_values(domain: Domain) -> list[Any]:
+    """The values of a domain that a trial must be able to take: every choice, both ends of a range (a float
+    range's upper end is Ray's open end: the largest float below it)."""
+    if hasattr(domain, "categories"):
+        return list(domain.categories)
+    if isinstance(domain.lower, int) and isinstance(domain.upper, int):  # Ray's Integer: upper exclusive
+        return [domain.lower, domain.upper - 1]
+    return [domain.lower, math.nextafter(domain.upper, domain.lower)]
+
+
+def dead_values(space: dict[str, Domain], problem: Callable[[dict[str, Any]], str | None], seed: int,
+                draws: int = 100) -> list[tuple[str, Any, str]]:
+    """``(key, value, last problem)`` for each value of ``probe_values`` that no valid trial takes: the key pinned
+    to it, ``draws`` random draws of the other keys all fail ``problem``. A live value costs one valid draw."""
+    rng = random.Random(seed)
+    dead = []
+    for key, domain in space.items():
+        others = {k: d for k, d in space.items() if k != key}
+        for value in probe_values(domain):
+            last = None
+            for _ in range(draws):
+                params = {k: d.sample(random_state=rng.randrange(2**32)) for k, d in others.items()}
+                last = problem({**params, key: value})
+                if last is None:
+                    break
+            else:
+                dead.append((key, value, last))
+    return dead
+
+
+def point_from_row(row: dict[str, str], space: dict[str, Domain], where: str) -> dict[str, Any]:
+    """The searched values of one row of a trials CSV (text) as the space's values, to tell a searcher about a
+    finished trial; ``SpaceError`` naming ``where`` and the key for a value the space cannot give."""
+    point = {}
+    for key, domain in space.items():
+        text = row.get(key)
+        if text is None or text == "":
+            raise SpaceError(f"{where}: no value of {key}, which the space searches")
+        if hasattr(domain, "categories"):
+            matches = [c for c in domain.categories if str(c) == text]
+            if not matches:
+                raise SpaceError(f"{where}: {key}={text} is not one of the space's choices {domain.categories}")
+            point[key] = matches[0]
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise SpaceError(f"{where}: {key}={text!r} is not a number") from None
+        integer = isinstance(domain.lower, int) and isinstance(domain.upper, int)
+        if integer:
+            if value != int(value):
+                raise SpaceError(f"{where}: {key}={text} is not an integer")
+            value = int(value)
+        high_ok = value < domain.upper if integer else value <= domain.upper
+        if not (domain.lower <= value and high_ok):
+            high = domain.upper - 1 if integer else domain.upper
+            raise SpaceError(f"{where}: {key}={text} is outside the space's range [{domain.lower}, {high}]")
+        point[key] = value
+    return point
 
 
 class RandomSampler(Searcher):
@@ -225,8 +306,15 @@ class ValidOnly(Searcher):
 
 
 def build_searcher(search: str, space: dict[str, Domain], metric: str, seed: int,
-                   problem: Callable[[dict[str, Any]], str | None]) -> ValidOnly:
-    """``random``, ``grid`` or ``optuna`` (TPE) over ``space``, suggesting valid configurations only."""
+                   problem: Callable[[dict[str, Any]], str | None],
+                   evaluated: list[tuple[dict[str, Any], float]] | None = None) -> ValidOnly:
+    """``random``, ``grid`` or ``optuna`` (TPE) over ``space``, suggesting valid configurations only.
+
+    ``evaluated``: ``(point, best metric)`` of trials that finished before (a search rebuilt from its trials CSV);
+    Optuna's study starts with them as completed trials and never suggests them again for evaluation.
+    """
+    if evaluated and search != "optuna":
+        raise SpaceError(f"--search={search}: only optuna learns from finished trials (--rebuild_from)")
     if search == "random":
         inner = RandomSampler(space, seed)
     elif search == "grid":
@@ -235,7 +323,10 @@ def build_searcher(search: str, space: dict[str, Domain], metric: str, seed: int
         from optuna.samplers import TPESampler
         from ray.tune.search.optuna import OptunaSearch
 
-        inner = OptunaSearch(space=space, metric=metric, mode="max", sampler=TPESampler(seed=seed))
+        points = [point for point, _ in evaluated or []]
+        inner = OptunaSearch(space=space, metric=metric, mode="max", sampler=TPESampler(seed=seed),
+                             points_to_evaluate=points or None,
+                             evaluated_rewards=[reward for _, reward in evaluated] if points else None)
     else:
         raise SpaceError(f"--search={search!r}: choose random, optuna or grid")
     return ValidOnly(inner, problem)

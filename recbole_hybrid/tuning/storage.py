@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.fs
 
-from recbole_hybrid.errors import UsageError
+from recbole_hybrid.utils.errors import UsageError
 
 
 class StorageError(UsageError, OSError):

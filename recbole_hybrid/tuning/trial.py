@@ -24,10 +24,11 @@ from typing import Any
 import ray
 from ray import tune
 
-import recbole_hybrid  # noqa: F401  (numpy 2 aliases in this worker, before any RecBole Config)
-from recbole_hybrid.compat import bare_argv
-from recbole_hybrid.runner import INVOCATION, run_experiment
-from recbole_hybrid.trainer import VALID_METRIC
+# Importing any module of the package runs its face first: numpy 2 aliases and the models' registration with
+# RecBole in this worker, before any RecBole Config.
+from recbole_hybrid.utils.compat import bare_argv
+from recbole_hybrid.quick_start.runner import INVOCATION, run_experiment
+from recbole_hybrid.trainer.trainer import VALID_METRIC
 
 #: The validation NDCG@10 the run selects on (without each user's seen items when ``filter_seen``), this epoch.
 METRIC = f"valid_{VALID_METRIC}"

@@ -1,0 +1,2 @@
+"""Every argparse entry point (``recbole-hybrid COMMAND``). Nothing in the package imports ``cli``.
+"""

@@ -1,0 +1,3 @@
+"""Data: atomic files (``atomic``), MovieLens-1M preparation and checks (``movielens``), length groups (``lengths``),
+sequence-mode windows (``windows``), histories cut at test time (``history_caps``). No model class is imported here.
+"""
