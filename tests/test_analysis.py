@@ -693,3 +693,17 @@ def test_records_with_and_without_history_caps_in_their_config_compare(tmp_path)
     write_run(tmp_path, "SASRec", 2020, _base_ranks(2020), config={"eval_history_caps": [1, 2]})
     write_run(tmp_path, "HybridDiscrete", 2020, _base_ranks(2020))
     assert len(load_runs(tmp_path, "ml-1m", "paper")) == 2
+
+
+def test_the_summary_leaves_out_caps_that_no_label_can_be_compared_on(tmp_path):
+    """A hybrid's capped record with no capped SASRec of its seed: the summary says nothing about caps."""
+    n = N_SHORT + N_MID + N_LONG
+    for seed in SEEDS[:2]:
+        base = _base_ranks(seed)
+        write_run(tmp_path, "SASRec", seed, base)
+        _add_caps(tmp_path, write_run(tmp_path, "HybridDiscrete", seed, base), {1: np.full(n, 3), 5: base})
+    readme = tmp_path / "README.md"
+    readme.write_text("\n".join(summary_markers("ml-1m", "paper")) + "\n")
+    analyze("ml-1m", "paper", runs_dir=tmp_path, out_dir=tmp_path / "out", save=True, n_boot=200,
+            summary_into=readme)
+    assert "History caps" not in readme.read_text() and "history cap" not in readme.read_text()
