@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from recbole.config import Config
 
-from recbole_hybrid.plugin import hybrid_models, is_plugin_model
+from recbole_hybrid.plugin import BPR_NEG_SAMPLE_ARGS, hybrid_models, is_plugin_model
 from recbole_hybrid.utils.compat import bare_argv
 from recbole_hybrid.utils.errors import ConfigError
 from recbole_hybrid.trainer.fast import check_trainer_config
@@ -102,7 +102,7 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
     model_cls = resolve_model(model)
     overrides = dict(overrides or {})
     if overrides.get("loss_type") == "BPR" and "train_neg_sample_args" not in overrides:
-        overrides["train_neg_sample_args"] = {"distribution": "uniform", "sample_num": 1}
+        overrides["train_neg_sample_args"] = dict(BPR_NEG_SAMPLE_ARGS)
     with bare_argv():
         try:
             config = Config(model=model_cls, dataset=dataset,

@@ -17,7 +17,7 @@ folder is gone, ``--rebuild_from=<out_dir>/trials.csv`` (with the search's optio
 trials against ``--num_samples``, tells Optuna and ASHA about them, and runs only the rest. Any other
 ``--key=value`` is a RecBole setting fixed for every trial (short names as in run.py; ``--seed`` is RecBole's seed).
 Writes ``<out_dir>/trials.csv`` and ``<out_dir>/curves.csv`` (rewritten as each trial ends), ``<out_dir>/curves.png``
-and ``<tuned_dir>/<Model>-<dataset>.yaml`` (default ``configs/tuned/``).
+and ``<tuned_dir>/<Model>-<dataset>.yaml`` (default ``saved/tuned/``; ``out_dir`` defaults to ``saved/tune-results/<name>``).
 
 Trials select on validation NDCG@10 only; ``--final_test`` retrains the best configuration with several seeds through
 the experiments pipeline and reports test there, after the search.

@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"epochs": 50, "stopping_step": 10},
     # Published presets hold nothing: their frozen config file alone sets the run, budget included.
     "paper": {},  # --config_files=configs/ml-1m/2026-11-27.yaml
-    "tuned": {},  # --config_files=configs/tuned/<Model>-<dataset>.yaml (written by recbole-hybrid tune)
+    "tuned": {},  # --config_files=<tuned_dir>/<Model>-<dataset>.yaml (written by recbole-hybrid tune)
     "literature": {},  # --config_files=configs/ml-1m/2026-11-27-literature.yaml
     "literature-target": {},  # --config_files=configs/ml-1m/2026-11-27-literature-target.yaml (targets weigh alike)
     "workflow-bpr": {},  # --config_files=configs/ml-1m/2026-12-03-workflow-bpr.yaml (the seed workflow's BPR regime)

@@ -2,7 +2,8 @@
 
 The command is ``recbole-hybrid tune`` / ``tune/search.py`` (``recbole_hybrid/cli/tune.py``, whose help lists the
 options). Paths default relative to the working folder, as RecBole's ``checkpoint_dir: saved``: Ray's experiment
-folder ``saved/tune/<name>``, the trial table ``results/tune/<name>/`` and the tuned file ``configs/tuned/``.
+folder ``saved/tune/<name>``, the trial table ``saved/tune-results/<name>/`` and the tuned file ``saved/tuned/``: a
+first search leaves the checkout's ``git status`` clean; a study names its own folders (``tune/ml-1m/``).
 
 A stopped search continues with ``--resume`` (its Ray folder and ``SPEC_FILE``); where that folder is gone,
 ``--rebuild_from=<out_dir>/trials.csv`` starts a new one that counts the CSV's finished trials against
@@ -71,7 +72,7 @@ class SearchOptions:
     num_cpus: int | None = None  # a local Ray's CPUs (None: all)
     num_gpus: int | None = None  # a local Ray's GPUs (None: the visible ones)
     out_dir: str = ""
-    tuned_dir: str = "configs/tuned"
+    tuned_dir: str = "saved/tuned"
     final_test: int = 0
     config_files: list[str] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -79,7 +80,7 @@ class SearchOptions:
     def __post_init__(self) -> None:
         self.name = self.name or f"{self.model}-{self.dataset}"
         self.storage_path = storage.normalize(self.storage_path)
-        self.out_dir = str(Path(self.out_dir or Path("results") / "tune" / self.name).resolve())
+        self.out_dir = str(Path(self.out_dir or Path("saved") / "tune-results" / self.name).resolve())
         self.tuned_dir = str(Path(self.tuned_dir).expanduser().resolve())
         self.config_files = [str(Path(f).resolve()) for f in self.config_files]
         self.rebuild_from = str(Path(self.rebuild_from).expanduser().resolve()) if self.rebuild_from else ""
