@@ -19,7 +19,7 @@ def has_tune_command() -> bool:
 
 
 HELP = [["run"], ["experiments"], ["experiments", "paper"], ["experiments", "analyze"], ["data"], ["data", "check"],
-        ["data", "prepare"], ["recommend"]]
+        ["data", "prepare"], ["recommend"], ["demo"]]
 
 
 @pytest.mark.parametrize("command", HELP, ids=" ".join)

@@ -5,19 +5,19 @@ Settings come from ``configs/ml-100k/make-demo.yaml``; ``--key=value`` flags ove
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
-from recbole_hybrid.config import parse_cli
 from recbole_hybrid.quick_start.experiments import MODELS
 from recbole_hybrid.quick_start.runner import run_experiment
+from recbole_hybrid.utils.flags import command_parser, parse_command
 
 #: Relative to the working folder: ``make demo`` runs it from the checkout, where the file is.
 DEMO_CONFIG = Path("configs") / "ml-100k" / "make-demo.yaml"
 
 
 def main(argv: list[str]) -> int:
-    _, _, files, overrides = parse_cli(argv)
+    args, overrides = parse_command(command_parser("recbole-hybrid demo", __doc__), argv)
+    files = args.config_files
     if not DEMO_CONFIG.is_file():
         raise FileNotFoundError(f"{DEMO_CONFIG} not found: run the demo from the recbole-hybrid checkout (make demo)")
     records = [run_experiment(model, "ml-100k", [str(DEMO_CONFIG), *files], overrides) for model in MODELS]
