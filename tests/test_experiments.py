@@ -281,3 +281,10 @@ def test_own_runs_land_in_saved_and_published_comparisons_in_results(monkeypatch
             experiments.run_comparison(preset, "ml-100k", seeds=1, models=["SASRec"], config_files=files,
                                        overrides=overrides, progress=False)
         assert seen[-1] == expected
+
+
+def test_analyze_reads_the_records_where_the_preset_put_them():
+    from recbole_hybrid.quick_start.experiments import default_runs_dir
+
+    assert default_runs_dir("literature-target-fs") == default_runs_dir("paper") == "results/runs"
+    assert default_runs_dir("pipeline") == default_runs_dir("quick-fs") == "saved/runs"

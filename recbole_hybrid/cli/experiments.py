@@ -2,7 +2,7 @@
 
     recbole-hybrid experiments PRESET [--dataset=ml-1m] [--seeds=3] [--models=SASRec,HybridFixed]
                                       [--config_files=...] [--key=value ...]
-    recbole-hybrid experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=results/runs]
+    recbole-hybrid experiments analyze [--dataset=ml-1m] [--preset=paper] [--runs_dir=DIR]
                                        [--out_dir=results] [--save_csv]
     recbole-hybrid experiments ablate --a=RUN.json --b=RUN.json --keys=KEY[,KEY] [--out_dir=DIR]
     recbole-hybrid experiments status [--checkpoint_dir=saved] [--results_dir=results/runs] [--match=TEXT]
@@ -44,7 +44,7 @@ from __future__ import annotations
 from argparse import ArgumentTypeError
 
 from recbole_hybrid.config import ConfigError
-from recbole_hybrid.quick_start.experiments import MODELS, PRESETS, run_comparison
+from recbole_hybrid.quick_start.experiments import MODELS, PRESETS, default_runs_dir, run_comparison
 from recbole_hybrid.utils.errors import UsageError
 from recbole_hybrid.utils.flags import add_config_files, command_parser, parse_command, positive_int
 
@@ -86,7 +86,9 @@ def main(argv: list[str]) -> int:
                               description="Tables, significance tests and plots from the saved run records.")
     sub.add_argument("--dataset", default="ml-1m")
     sub.add_argument("--preset", default="paper", help="preset of the runs to analyse (e.g. paper, paper-fs)")
-    sub.add_argument("--runs_dir", default="results/runs")
+    sub.add_argument("--runs_dir", default=None,
+                     help="the records (default: where the preset's runs land: results/runs for a published preset, "
+                          "saved/runs for pipeline and quick)")
     sub.add_argument("--out_dir", default="results")
     sub.add_argument("--save_csv", action="store_true", help="write CSVs, plots and README.md (else print tables)")
     sub.add_argument("--summary_into", default=None,
@@ -138,7 +140,8 @@ def main(argv: list[str]) -> int:
         return 0
     if args.command == "analyze":
         try:
-            analyze(dataset=args.dataset, preset=args.preset, runs_dir=args.runs_dir, out_dir=args.out_dir,
+            analyze(dataset=args.dataset, preset=args.preset, runs_dir=args.runs_dir or default_runs_dir(args.preset),
+                    out_dir=args.out_dir,
                     save=args.save_csv, command=["recbole-hybrid experiments", *argv],
                     summary_into=args.summary_into)
         except AnalysisError as err:

@@ -62,6 +62,13 @@ LABELS: dict[str, tuple[str, dict[str, Any]]] = {**CONTROLS, **VARIANTS}
 FIRST_SEED = 2020
 
 
+def default_runs_dir(preset: str) -> str:
+    """Where ``run_comparison`` puts a preset's records by default (``preset`` may end in ``-fs``): the committed
+    ``results/runs`` for a published preset, the run default ``saved/runs`` (``overall.yaml``) for a smoke one."""
+    base = preset[:-3] if preset.endswith("-fs") else preset
+    return PUBLISHED_RUNS if base in PRESETS and not PRESETS[base] else "saved/runs"
+
+
 def run_id(model: str, dataset: str, preset: str, seed: int, filter_seen: bool = False) -> str:
     """The deterministic id that makes skip-if-done possible; ``-fs`` marks selection with ``filter_seen``."""
     return f"{model}-{dataset}-{preset}{'-fs' if filter_seen else ''}-seed{seed}"
