@@ -14,7 +14,8 @@ from recbole_hybrid.analysis.tables import GRAPH_GROUPS, PRIMARY_CANDIDATES, SIG
 from recbole_hybrid.analysis.anchors import anchors_for
 from recbole_hybrid.utils.resources import default_graph_settings
 from recbole_hybrid.analysis.runs import BASELINE, Run, config_value, model_order
-from recbole_hybrid.analysis.findings import LEVEL, SECONDARY_CANDIDATES, SMALL_GROUP, cap_section, findings, pm, short_group_sentence
+from recbole_hybrid.analysis.findings import (LEVEL, SECONDARY_CANDIDATES, SMALL_GROUP, cap_section, findings, pm,
+                                             short_group_sentence)
 
 
 def config_files(runs: list[Run]) -> list[str]:

@@ -134,8 +134,9 @@ def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") 
 def save_ranks(path: str | Path, valid, test, test_caps: dict | None = None) -> Path:
     """Save the per-user ranks behind a record's metrics as compressed arrays (atomically).
 
-    ``valid`` and ``test`` are ``evaluation.Evaluation``s (``test`` is None in a search trial, which never tests). Keys: ``<split>_user_id``, ``<split>_history_length``
-    (true number of items before the target), ``<split>_rank`` and ``<split>_rank_filter_seen`` (1-based), and,
+    ``valid`` and ``test`` are ``evaluation.Evaluation``s (``test`` is None in a search trial, which never tests).
+    Keys: ``<split>_user_id``, ``<split>_history_length`` (true number of items before the target),
+    ``<split>_rank`` and ``<split>_rank_filter_seen`` (1-based), and,
     when the evaluation has them, ``<split>_target_count`` (the training-split count of the user's target item) and
     ``<split>_target_degree`` (its number of edges in the default item graph). ``test_caps`` (``{k: Evaluation}``
     of the capped tests, ``history_caps``) adds ``test_cap<k>_rank``, ``_rank_filter_seen`` (visible items

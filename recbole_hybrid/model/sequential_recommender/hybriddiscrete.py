@@ -1,4 +1,5 @@
-"""HybridDiscrete: HybridSASRec with a = alpha_short / alpha_mid / alpha_long by length bin (L <= L_short, mid, L > L_long)."""
+"""HybridDiscrete: HybridSASRec with a = alpha_short / alpha_mid / alpha_long by length bin
+(L <= L_short, mid, L > L_long)."""
 
 from torch import nn
 

@@ -1,4 +1,5 @@
-"""HybridLearnable: HybridSASRec with a = sigmoid(p_bin), one learned weight per length bin, initialised to logit(alpha_bin)."""
+"""HybridLearnable: HybridSASRec with a = sigmoid(p_bin), one learned weight per length bin, initialised to
+logit(alpha_bin)."""
 
 from torch import nn
 
