@@ -62,3 +62,37 @@ def test_large_logits_do_not_overflow():
     torch.testing.assert_close(loss, F.cross_entropy(hidden @ table.t(), target))
     torch.testing.assert_close(hidden.grad, plain[0])
     torch.testing.assert_close(table.grad, plain[1])
+
+
+@pytest.mark.parametrize("chunk", [7, 256])
+def test_bf16_ce_agrees_with_float32_to_bf16_rounding(chunk):
+    """``ce_bf16``: the products in bf16 give the float32 loss and gradients to bf16 rounding, in float32 dtypes,
+    and the backward still scales the saved gradients."""
+    g = torch.Generator().manual_seed(3)
+    hidden = (0.5 * torch.randn(500, 64, generator=g)).requires_grad_()
+    table = (0.5 * torch.randn(300, 64, generator=g)).requires_grad_()
+    target = torch.randint(1, 300, (500,), generator=g)
+    scale = torch.tensor(0.7)
+    (scale * F.cross_entropy(hidden @ table.t(), target)).backward()
+    plain = hidden.grad.clone(), table.grad.clone()
+    hidden.grad = table.grad = None
+    loss = linear_cross_entropy(hidden, table, target, chunk, bf16=True)
+    (scale * loss).backward()
+    assert loss.dtype == hidden.grad.dtype == table.grad.dtype == torch.float32
+    reference = F.cross_entropy(hidden @ table.t(), target)
+    assert abs(loss.item() - reference.item()) < 1e-2 * reference.item()
+    for got, want in zip((hidden.grad, table.grad), plain):
+        assert float((got - want).norm() / want.norm()) < 1e-2
+    assert not torch.equal(hidden.grad, plain[0])  # really the bf16 products, not the float32 path
+
+
+def test_bf16_ce_loss_stays_finite_where_the_targets_probability_underflows():
+    """A target logit far below the row's maximum: its softmax probability is 0 in float32, and the loss comes
+    from the log-sum-exp instead of ``-log 0``."""
+    hidden = torch.tensor([[30.0, 0.0], [1.0, 0.0]], requires_grad=True)
+    table = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    target = torch.tensor([1, 2])  # row 0: logits 120, -120, 0, the target at -120
+    loss = linear_cross_entropy(hidden, table, target, bf16=True)
+    torch.testing.assert_close(loss, F.cross_entropy(hidden @ table.t(), target), rtol=1e-2, atol=0)
+    loss.backward()
+    assert torch.isfinite(hidden.grad).all() and torch.isfinite(table.grad).all()

@@ -58,6 +58,11 @@ def check_sequence_config(config, model_cls: type) -> None:
     if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
                                   or not 0 <= tolerance <= 1):
         raise ConfigError(f"sequence_alpha_tolerance={tolerance!r} must be a number in [0, 1]")
+    if not isinstance(config["ce_bf16"], bool):
+        raise ConfigError(f"ce_bf16={config['ce_bf16']!r} must be True or False")
+    if config["ce_bf16"] and (mode != "sequence" or config["loss_type"] != "CE"):
+        raise ConfigError(f"ce_bf16=True is the chunked CE of train_mode sequence, loss_type CE; this run has "
+                          f"train_mode {mode}, loss_type {config['loss_type']}")
     if mode != "sequence":
         return
     problem = sequence_mode_problem(config, model_cls)
@@ -71,7 +76,7 @@ class SequenceTrainer(DeviceTrainer):
     Args:
         config: RecBole ``Config``; reads what ``DeviceTrainer`` reads, ``train_batch_size`` (windows per step),
             ``sequence_windows``, ``sequence_batching``, ``sequence_loss_weight``, ``sequence_alpha_tolerance``,
-            ``loss_type``.
+            ``loss_type``, ``ce_bf16``.
         model: RecBole's ``SASRec`` or a hybrid, already on ``config["device"]``.
         train_data: RecBole's training ``DataLoader``; its dataset's prefix rows are regrouped into windows.
     """
@@ -90,6 +95,7 @@ class SequenceTrainer(DeviceTrainer):
         self.bpr = BPRLoss() if config["loss_type"] == "BPR" else None
         self.n_items = model.n_items
         self.chunked_ce = True  # model/loss.py's chunked CE where the scores allow it (benchmarks switch it off to compare)
+        self.ce_bf16 = bool(config["ce_bf16"])
         self.passes = 0  # Transformer passes in the last epoch (more than its steps when a(L) needs groups)
 
     def __len__(self) -> int:
@@ -139,7 +145,7 @@ class SequenceTrainer(DeviceTrainer):
             negative = draw + (draw >= target)  # uniform over 1..n_items-1 minus the positive
             return self.bpr(self.item_scores(out, target), self.item_scores(out, negative)), target.numel()
         if self.chunked_ce:
-            return linear_cross_entropy(*self.ce_operands(out), target), target.numel()
+            return linear_cross_entropy(*self.ce_operands(out), target, bf16=self.ce_bf16), target.numel()
         return F.cross_entropy(self.all_scores(out), target), target.numel()
 
     def ce_operands(self, out: PositionOutputs) -> tuple[torch.Tensor, torch.Tensor]:
