@@ -18,7 +18,7 @@ from recbole_hybrid.metrics import per_user_metric
 from recbole_hybrid.analysis.findings import findings
 from recbole_hybrid.analysis.report import analyze
 from recbole_hybrid.analysis.summary import summary_markers
-from recbole_hybrid.analysis.runs import AnalysisError, load_runs, model_order
+from recbole_hybrid.analysis.runs import AnalysisError, check_one_protocol, load_run, load_runs, model_order
 from recbole_hybrid.analysis.stats import bootstrap_mean_ci, holm
 
 N_SHORT, N_MID, N_LONG = 20, 80, 200  # users with L <= 10, 10 < L <= 30, L > 30
@@ -707,3 +707,31 @@ def test_the_summary_leaves_out_caps_that_no_label_can_be_compared_on(tmp_path):
     analyze("ml-1m", "paper", runs_dir=tmp_path, out_dir=tmp_path / "out", save=True, n_boot=200,
             summary_into=readme)
     assert "History caps" not in readme.read_text() and "history cap" not in readme.read_text()
+
+
+def test_tuned_runs_may_differ_in_the_searched_backbone_only(tmp_path):
+    """Each model of a ``tuned`` preset trains its own tuned recipe: ``TUNED_KEYS`` may differ between models, any
+    other recipe key is still refused; outside ``tuned`` the same records are refused."""
+    folder = write_grid(tmp_path / "runs")
+    for path in list(folder.iterdir()):
+        target = path.with_name(path.name.replace("-paper-", "-tuned-"))
+        if path.name.endswith(".json"):
+            target.write_text(path.read_text().replace("-paper-", "-tuned-"))
+            path.unlink()
+        else:
+            path.rename(target)
+    for seed in SEEDS:
+        path = folder / f"HybridDiscrete-ml-1m-tuned-seed{seed}.json"
+        record = json.loads(path.read_text())
+        record["config"].update(learning_rate=5e-4, hidden_size=128, MAX_ITEM_LIST_LENGTH=100, L_long=45)
+        path.write_text(json.dumps(record))
+    assert len(load_runs(folder, "ml-1m", "tuned")) == 15
+    with pytest.raises(AnalysisError, match=r"learning_rate \(0.0005 vs 0.001\)"):
+        check_one_protocol([load_run(p) for p in sorted(folder.glob("*-seed*.json"))
+                            if not p.name.endswith(".alpha.json")])
+    path = folder / "SASRec-ml-1m-tuned-seed2021.json"
+    record = json.loads(path.read_text())
+    record["config"]["stopping_step"] = 3
+    path.write_text(json.dumps(record))
+    with pytest.raises(AnalysisError, match=r"SASRec-ml-1m-tuned-seed2021 differs in stopping_step"):
+        load_runs(folder, "ml-1m", "tuned")

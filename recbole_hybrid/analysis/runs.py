@@ -26,7 +26,8 @@ from recbole_hybrid.utils.fingerprint import comparable
 from recbole_hybrid.data.lengths import GROUPS
 from recbole_hybrid.utils.records import load_ranks
 
-__all__ = ["AnalysisError", "BASELINE", "GROUPS", "IGNORED_KEYS", "MODEL_KEYS", "Run", "check_one_protocol",
+__all__ = ["AnalysisError", "BASELINE", "GROUPS", "IGNORED_KEYS", "MODEL_KEYS", "TUNED_KEYS", "Run",
+           "check_one_protocol",
            "load_run", "load_runs", "model_order"]
 
 BASELINE = "SASRec"
@@ -52,6 +53,11 @@ IGNORED_KEYS = frozenset({
 #: A new variant's own keys belong here.
 MODEL_KEYS = ("alpha_*", "fixed_alpha", "fusion_form", "gnn_layers", "graph_*", "item_gate", "score_table",
               "sequence_alpha_tolerance")
+
+#: The backbone keys a tuning study searches (``tune/ml-1m/2026-12-03/``): each model's tuned recipe sets its own,
+#: so the runs of a ``tuned`` preset are compared on the protocol and the rest of the recipe, not on these.
+TUNED_KEYS = ("learning_rate", "weight_decay", "hidden_size", "n_layers", "n_heads", "hidden_dropout_prob",
+              "attn_dropout_prob", "train_batch_size", "MAX_ITEM_LIST_LENGTH", "L_short", "L_long")
 
 #: Record fields (besides ``config``) that must agree: the dataset and its size after the filters.
 RECORD_KEYS = ("dataset", "data")
@@ -143,7 +149,8 @@ def load_runs(runs_dir: str | Path, dataset: str, preset: str) -> list[Run]:
     """Every complete run ``*-<dataset>-<preset>-seed*`` in ``runs_dir``, checked and sorted by label and seed.
 
     Raises ``AnalysisError`` (naming the file or runs) for a missing folder or ranks file, a malformed record, two
-    runs of one label and seed, or runs that do not share one protocol (``check_one_protocol``).
+    runs of one label and seed, or runs that do not share one protocol (``check_one_protocol``). The runs of a
+    ``tuned`` preset may differ in ``TUNED_KEYS``: each model trains its own tuned recipe.
     """
     runs_dir = Path(runs_dir)
     paths = [p for p in sorted(runs_dir.glob(f"*-{dataset}-{preset}-seed*.json"))
@@ -158,7 +165,7 @@ def load_runs(runs_dir: str | Path, dataset: str, preset: str) -> list[Run]:
         if other is not run:
             raise AnalysisError(f"{other.path} and {run.path} are both {run.label} with seed {run.seed}: give "
                                 f"one of them its own \"label\" in the record, or move it to another folder")
-    check_one_protocol(runs)
+    check_one_protocol(runs, TUNED_KEYS if preset.split("-")[0] == "tuned" else ())
     return sorted(runs, key=lambda r: (r.label, r.seed))
 
 
@@ -177,22 +184,24 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def protocol_signature(run: Run) -> dict[str, str]:
+def protocol_signature(run: Run, varying: tuple[str, ...] = ()) -> dict[str, str]:
     """The values (as JSON text, nested keys dotted) that must agree across a comparison: ``RECORD_KEYS`` and
-    every config key but ``IGNORED_KEYS`` and ``MODEL_KEYS`` (``fingerprint.comparable``: keys that records older
-    than them lack hold the value those runs had; sequence-only keys do not count for prefix rows)."""
+    every config key but ``IGNORED_KEYS``, ``MODEL_KEYS`` and ``varying`` (``fingerprint.comparable``: keys that
+    records older than them lack hold the value those runs had; sequence-only keys do not count for prefix rows)."""
     values = {key: run.record.get(key) for key in RECORD_KEYS}
     config = comparable(run.record["config"])
-    values.update({key: value for key, value in config.items() if key not in IGNORED_KEYS and not is_model_key(key)})
+    values.update({key: value for key, value in config.items()
+                   if key not in IGNORED_KEYS and key not in varying and not is_model_key(key)})
     return _flatten(values)
 
 
-def check_one_protocol(runs: list[Run]) -> None:
-    """Refuse runs whose protocol or shared recipe differ, in one line naming each odd run and its keys.
+def check_one_protocol(runs: list[Run], varying: tuple[str, ...] = ()) -> None:
+    """Refuse runs whose protocol or shared recipe differ, in one line naming each odd run and its keys; keys in
+    ``varying`` may differ.
 
     The reference is the signature most runs share; a key missing from one record counts as a difference.
     """
-    signatures = [protocol_signature(run) for run in runs]
+    signatures = [protocol_signature(run, varying) for run in runs]
     frozen = [tuple(sorted(s.items())) for s in signatures]
     common, _ = Counter(frozen).most_common(1)[0]
     reference = runs[frozen.index(common)]

@@ -58,11 +58,11 @@ def cap_list(text: str) -> list[int]:
 
 
 def main(argv: list[str]) -> int:
-    """``recbole-hybrid experiments PRESET|analyze|ablate|status|caps ...``; the exit status (user mistakes
+    """``recbole-hybrid experiments PRESET|analyze|ablate|status|caps|study ...``; the exit status (user mistakes
     raise)."""
     from argparse import RawDescriptionHelpFormatter
 
-    from recbole_hybrid.analysis import ablation
+    from recbole_hybrid.analysis import ablation, study
     from recbole_hybrid.quick_start import caps as caps_backfill, progress
     from recbole_hybrid.data.history_caps import DEFAULT_CAPS
     from recbole_hybrid.analysis.report import analyze
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
     commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="PRESET|analyze|ablate|status|caps")
+                                     metavar="PRESET|analyze|ablate|status|caps|study")
     for preset in PRESETS:
         sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
                                   description=f"Run the comparison with preset {preset!r} (see "
@@ -117,7 +117,19 @@ def main(argv: list[str]) -> int:
     sub.add_argument("--retrained", action="store_true",
                      help="the best models are the runs retrained (same code, seed, settings) on another machine: "
                           "accept test ranks that differ by at most 1 for at most 1%% of the users, and say so")
+    sub = commands.add_parser("study", allow_abbrev=False, help="a tuning study's budget per model, from its trials",
+                              description=study.__doc__, formatter_class=RawDescriptionHelpFormatter)
+    sub.add_argument("folder", help="the study folder, holding trials/<model>/trials.csv (e.g. tune/ml-1m/2026-12-03)")
+    sub.add_argument("--cpus_per_trial", type=float, default=1.0,
+                     help="CPUs each trial held, for its CPU-hours (default: 1, the study's)")
+    sub.add_argument("--readme", default=None, help="markdown file for the table (default: the folder's README.md)")
     args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
+    if args.command == "study":
+        try:
+            study.study_report(args.folder, args.cpus_per_trial, args.readme)
+        except AnalysisError as err:
+            raise UsageError(str(err)) from None
+        return 0
     if args.command == "caps":
         try:
             caps_backfill.add_history_caps(args.records, args.caps, args.checkpoint_dir, args.data_path,

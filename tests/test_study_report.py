@@ -1,0 +1,70 @@
+"""``experiments study``: a tuning study's budget per model from its committed trial rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from recbole_hybrid.analysis.runs import AnalysisError
+from recbole_hybrid.analysis.study import MARKERS, best_so_far, load_study, study_report
+from recbole_hybrid.cli.experiments import main as experiments_main
+from recbole_hybrid.utils.errors import UsageError
+
+COLUMNS = ["trial_id", "status", "learning_rate", "valid_ndcg@10", "best_epoch", "epochs", "time_s", "node_id",
+           "gpu_ids"]
+
+
+def write_trials(folder: Path, label: str, rows: list[tuple]) -> None:
+    out = folder / "trials" / label
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "trials.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for trial_id, status, score, epochs, seconds in rows:
+            writer.writerow([trial_id, status, 1e-3, score, 3, epochs, seconds, "n1", ""])
+
+
+@pytest.fixture
+def study(tmp_path):
+    folder = tmp_path / "2026-12-03"
+    write_trials(folder, "SASRec", [("t_00001", "OK", 0.12, 24, 7200.0), ("t_00000", "OK", 0.10, 8, 1800.0),
+                                    ("t_00002", "ERROR", "", 0, 60.0), ("t_00003", "UNFINISHED", 0.2, 5, 900.0)])
+    write_trials(folder, "HybridDiscrete", [("h_00000", "OK", 0.11, 8, 3600.0), ("h_00001", "OK", 0.09, 8, 3600.0)])
+    (folder / "README.md").write_text(f"# study\n\n{MARKERS[0]}\nold\n{MARKERS[1]}\n\nafter\n")
+    return folder
+
+
+def test_budget_counts_ended_trials_in_start_order(study):
+    trials = load_study(study)
+    assert list(trials) == ["HybridDiscrete", "SASRec"]
+    assert [t.trial_id for t in trials["SASRec"]] == ["t_00000", "t_00001", "t_00002"]  # UNFINISHED left out
+    assert best_so_far(trials["SASRec"], 1.0) == [(1, 0.5, 0.10), (2, 2.5, 0.12), (3, 2.5 + 60 / 3600, 0.12)]
+    budgets = study_report(study, cpus_per_trial=2.0)
+    assert budgets["SASRec"] == {"trials": 3, "errors": 1, "epochs": 32, "cpu_hours": pytest.approx(5.0 + 120 / 3600),
+                                 "best_valid_ndcg@10": 0.12, "best_trial": "t_00001"}
+    assert budgets["HybridDiscrete"]["cpu_hours"] == pytest.approx(4.0)
+    assert json.loads((study / "study.json").read_text())["budget"]["SASRec"]["trials"] == 3
+    assert (study / "study.png").stat().st_size > 0
+    text = (study / "README.md").read_text()
+    assert "old" not in text and text.endswith("after\n")
+    assert "| SASRec | 3 | 1 | 32 | 5.0 | 0.1200 | t_00001 |" in text and "![best validation" in text
+
+
+def test_bad_study_input_is_one_line_naming_it(study, tmp_path):
+    with pytest.raises(UsageError, match=r"no such study folder"):
+        experiments_main(["study", str(tmp_path / "nowhere")])
+    with pytest.raises(AnalysisError, match=r"no trials/<model>/trials.csv yet"):
+        study_report(tmp_path)
+    (study / "trials" / "SASRec" / "trials.csv").write_text("trial_id,status\nx,OK\n")
+    with pytest.raises(AnalysisError, match=r"SASRec/trials.csv: not a trials CSV \(no column 'valid_ndcg@10'\)"):
+        study_report(study)
+    write_trials(study, "SASRec", [("t_00000", "OK", "high", 8, 10.0)])
+    with pytest.raises(AnalysisError, match=r"row 2 \(t_00000\) has a value that is not a number"):
+        study_report(study)
+    (study / "README.md").write_text("no markers\n")
+    write_trials(study, "SASRec", [("t_00000", "OK", 0.1, 8, 10.0)])
+    with pytest.raises(AnalysisError, match=r"README.md needs the line"):
+        study_report(study)
