@@ -16,7 +16,7 @@ from recbole_hybrid.trainer.fast import check_trainer_config
 from recbole_hybrid.utils.flags import SHORT_FLAGS, parse_value, read_settings
 from recbole_hybrid.model.layers import check_fusion_form, check_graph_table, check_item_gate
 from recbole_hybrid.data.history_caps import CAPS_KEY, check_history_caps
-from recbole_hybrid.utils.resources import plugin_property_files
+from recbole_hybrid.utils.resources import plugin_property_files, tuned_property_file
 from recbole_hybrid.trainer.modes import resolve_auto
 from recbole_hybrid.trainer.sequence import check_sequence_config
 
@@ -67,9 +67,18 @@ def parse_cli(argv: list[str]) -> tuple[str, str, list[str], dict[str, Any]]:
     return model, dataset, files, overrides
 
 
-def property_files(model_cls: type, dataset: str, config_files: list[str]) -> list[str]:
-    """Property files in priority order: the plugin's (overall, model with base classes first, dataset), the user's."""
+def property_files(model_cls: type, dataset: str, config_files: list[str], tuned: bool = True) -> list[str]:
+    """Property files in priority order: the plugin's (overall, model with base classes first, dataset), the user's.
+
+    Without ``config_files`` and with ``tuned``, the model's tuned recipe for the dataset
+    (``properties/tuned/<Class>-<dataset>.yaml``) comes after the dataset's file where a study has written one: the
+    plain command trains the tuned model. A config file is a whole recipe (every published one is frozen against
+    the plain defaults), so with one the tuned file is never read.
+    """
     files = plugin_property_files(model_cls, dataset)
+    tuned_file = tuned_property_file(model_cls, dataset) if tuned and not config_files else None
+    if tuned_file is not None:
+        files.append(tuned_file)
     for f in config_files:
         if not Path(f).is_file():
             raise ConfigError(f"config file {f!r} does not exist")
@@ -101,12 +110,15 @@ def build_config(model: str | type, dataset: str, config_files: list[str] | None
     """
     model_cls = resolve_model(model)
     overrides = dict(overrides or {})
+    tuned = overrides.get("tuned_defaults", True)
+    if not isinstance(tuned, bool):
+        raise ConfigError(f"tuned_defaults={tuned!r} must be True or False")
     if overrides.get("loss_type") == "BPR" and "train_neg_sample_args" not in overrides:
         overrides["train_neg_sample_args"] = dict(BPR_NEG_SAMPLE_ARGS)
     with bare_argv():
         try:
             config = Config(model=model_cls, dataset=dataset,
-                            config_file_list=property_files(model_cls, dataset, config_files or []),
+                            config_file_list=property_files(model_cls, dataset, config_files or [], tuned),
                             config_dict=overrides)
         except ValueError as err:  # RecBole's own checks (topk, eval_args, ...) name the key
             raise ConfigError(f"RecBole refused the configuration: {err}") from None

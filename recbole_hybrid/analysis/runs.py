@@ -38,7 +38,8 @@ BASELINE = "SASRec"
 #: ``fused_layers`` (the same function and dropout masks in other kernels: float summation order only; records
 #: older than the key ran RecBole's kernels) and the defaults of ``train_batch_size: auto`` (records hold the batch
 #: used; ``train_mode`` and it ARE compared), and ``eval_history_caps`` (extra tests after selection; records older
-#: than the key, or given caps later by ``experiments caps``, computed the same numbers).
+#: than the key, or given caps later by ``experiments caps``, computed the same numbers), and ``tuned_defaults`` (which
+#: property files were read: the settings they brought are compared).
 IGNORED_KEYS = frozenset({
     "seed", "model", "label",
     "device", "gpu_id", "use_gpu", "local_rank", "worker", "single_spec", "nproc", "world_size", "offset", "ip",
@@ -46,7 +47,7 @@ IGNORED_KEYS = frozenset({
     "dataloaders_save_path", "save_dataset", "save_dataloaders", "allow_download", "state", "show_progress",
     "log_wandb", "wandb_project", "metric_decimal_place", "loss_decimal_place", "eval_batch_size", "trainer",
     "fast_check_every", "fast_compile", "fused_layers", "sequence_batch_default", "prefix_batch_default",
-    "eval_history_caps",
+    "eval_history_caps", "tuned_defaults",
 })
 
 #: One model's own settings (glob patterns), which a comparison varies between its models: never compared.

@@ -21,6 +21,8 @@ NOT_DEFINING = frozenset({
     # where files are: a run folder or a dataset may be moved
     "data_path", "checkpoint_dir", "results_dir", "graph_cache_dir", "dataset_save_path", "dataloaders_save_path",
     "save_dataset", "save_dataloaders", "allow_download",
+    # which property files were read: the settings they brought are compared themselves
+    "tuned_defaults",
     # the hardware and processes it runs on
     "gpu_id", "use_gpu", "device", "worker", "single_spec", "local_rank", "nproc", "world_size", "offset", "ip",
     "port",

@@ -1,7 +1,8 @@
 """Files that ship inside the package, found with ``importlib.resources`` (never through the source tree).
 
 The top-level ``properties/`` folder of the checkout holds the plugin's RecBole property files: ``overall.yaml``,
-``model/<Class>.yaml`` and ``dataset/<dataset>.yaml``. ``pyproject.toml`` ships it as the package
+``model/<Class>.yaml``, ``dataset/<dataset>.yaml`` and ``tuned/<Class>-<dataset>.yaml`` (a tuning study's result,
+``tuned_property_file``). ``pyproject.toml`` ships it as the package
 ``recbole_hybrid.properties`` (a ``package-dir`` mapping), so a non-editable ``pip install .`` has them too. The
 package must be installed as files (not zipped): RecBole opens property files by path.
 """
@@ -45,6 +46,13 @@ def plugin_property_files(model_cls: type, dataset: str) -> list[Path]:
     files += [folder / "model" / f"{cls.__name__}.yaml" for cls in reversed(model_cls.__mro__)]
     files.append(folder / "dataset" / f"{dataset}.yaml")
     return [f for f in files if f.is_file()]
+
+
+def tuned_property_file(model_cls: type, dataset: str) -> Path | None:
+    """``properties/tuned/<Class>-<dataset>.yaml``: the model's tuned recipe on ``dataset`` from a tuning study (a
+    copy of ``configs/tuned/<Class>-<dataset>.yaml``), or None where no study has tuned it."""
+    path = properties_dir() / "tuned" / f"{model_cls.__name__}-{dataset}.yaml"
+    return path if path.is_file() else None
 
 
 def source_root() -> Path | None:
