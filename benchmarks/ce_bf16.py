@@ -1,24 +1,27 @@
-"""Does ``ce_bf16: True`` train as well as float32, and how much faster is its epoch? One process, both measured.
+"""Do ``ce_bf16`` (and ``fast_compile``) train as well as float32, and how much faster is an epoch? One process.
 
     python benchmarks/ce_bf16.py --data_path=DIR [--model=SASRec] [--seeds=2020,2021,2022] [--epochs=6]
-        [--threads=1] [--out=results/benchmarks/ce_bf16-cpu-ml-1m.json]
+        [--arms=float32,bf16[,bf16-compile]] [--threads=1] [--out=results/benchmarks/ce_bf16-cpu-ml-1m.json]
 
 Settings: ``configs/ml-1m/2026-11-27-literature-target.yaml`` (the study's starting recipe: sequence mode, length
-200, 128 windows per step, CE over all items). For each seed two fresh models start from the same init, one with the
-float32 CE and one with ``ce_bf16: True`` (``recbole_hybrid/model/loss.py``); they train epoch by epoch in turn, each
+200, 128 windows per step, CE over all items). For each seed one fresh model per arm starts from the same init:
+``float32`` (the recipe), ``bf16`` (``ce_bf16: True``, ``recbole_hybrid/model/loss.py``), ``bf16-compile`` (also
+``fast_compile: True``: the Transformer encoder under ``torch.compile``); they train epoch by epoch in turn, each
 through the trainer runs use, and each is validated after every epoch (all items, and seen items excluded).
 
-- Quality: validation NDCG@10 (seen excluded) after each epoch, per seed and precision; the verdict compares the
-  mean bf16-minus-float32 difference at the last epoch with the float32 seeds' spread (sd) there.
-- Speed: each epoch's training seconds (steps only); the two precisions alternate epochs, so load that changes
-  during the run hits both alike, and the ratio of their summed times is the speed-up. Threads: 1, as a study trial.
+- Quality: validation NDCG@10 (seen excluded) after each epoch, per seed and arm; the verdict compares each arm's
+  mean difference to float32 at the last epoch with the float32 seeds' spread (sd) there.
+- Speed: each epoch's training seconds (steps only); the arms alternate epochs, so load that changes during the
+  run hits all alike, and the ratio of summed times is the speed-up. Threads: 1, as a study trial.
 
-Writes one JSON with device, date, seeds and command.
+Writes one JSON with device, date, seeds and command, after every seed; run again with the same ``--out``, it keeps
+the seeds measured there and measures the rest.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -37,15 +40,16 @@ from recbole_hybrid.utils.records import device_name, versions, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "ml-1m" / "2026-11-27-literature-target.yaml"
-PRECISIONS = {"float32": False, "bf16": True}
+#: Each arm's settings over the recipe; every other arm is compared with ``float32``.
+ARMS = {"float32": {}, "bf16": {"ce_bf16": True}, "bf16-compile": {"ce_bf16": True, "fast_compile": True}}
 
 
 class Arm:
-    """One (seed, precision) run: model, trainer, validation curve and epoch times."""
+    """One (seed, arm) run: model, trainer, validation curve and epoch times."""
 
-    def __init__(self, model_name: str, dataset: str, settings: dict, precision: str, data) -> None:
-        self.precision = precision
-        self.config = build_config(model_name, dataset, [str(CONFIG)], {**settings, "ce_bf16": PRECISIONS[precision]})
+    def __init__(self, model_name: str, dataset: str, settings: dict, name: str, data) -> None:
+        self.name = name
+        self.config = build_config(model_name, dataset, [str(CONFIG)], {**settings, **ARMS[name]})
         _, train, self.valid, _ = data
         self.seen = SeenItems.from_datasets([train.dataset], self.valid._dataset)
         init_seed(self.config["seed"], self.config["reproducibility"])
@@ -68,18 +72,22 @@ class Arm:
         return row
 
 
-def summarise(runs: list[dict]) -> dict:
-    """The last epoch's validation NDCG@10 (seen excluded) per precision, the paired differences and the speed-up."""
-    by = {p: [r for r in runs if r["precision"] == p] for p in PRECISIONS}
-    last = {p: [r["epochs"][-1]["valid_ndcg@10_filter_seen"] for r in rows] for p, rows in by.items()}
-    diffs = [b - f for f, b in zip(last["float32"], last["bf16"])]
-    spread = statistics.stdev(last["float32"]) if len(last["float32"]) > 1 else float("nan")
-    seconds = {p: sum(e["train_s"] for r in rows for e in r["epochs"]) for p, rows in by.items()}
-    mean_diff = statistics.fmean(diffs)
-    return {"last_epoch_valid_ndcg@10_filter_seen": last, "paired_difference_bf16_minus_float32": diffs,
-            "mean_difference": mean_diff, "float32_seed_sd": spread,
-            "within_seed_spread": abs(mean_diff) <= spread, "train_s": seconds,
-            "speedup_float32_over_bf16": seconds["float32"] / seconds["bf16"]}
+def summarise(runs: list[dict], arms: list[str]) -> dict:
+    """The last epoch's validation NDCG@10 (seen excluded) per arm; for each arm but ``float32``, the paired
+    differences to it, whether their mean lies within the float32 seeds' sd, and the speed-up over float32 (its
+    training seconds over the arm's; the first epoch, which pays for compilation, counted)."""
+    by = {arm: [r for r in runs if r["arm"] == arm] for arm in arms}
+    last = {arm: [r["epochs"][-1]["valid_ndcg@10_filter_seen"] for r in rows] for arm, rows in by.items()}
+    seconds = {arm: sum(e["train_s"] for r in rows for e in r["epochs"]) for arm, rows in by.items()}
+    spread = statistics.stdev(last["float32"]) if len(last["float32"]) > 1 else None
+    out = {"last_epoch_valid_ndcg@10_filter_seen": last, "float32_seed_sd": spread, "train_s": seconds}
+    for arm in arms[1:]:
+        diffs = [b - f for f, b in zip(last["float32"], last[arm])]
+        mean_diff = statistics.fmean(diffs)
+        out[arm] = {"paired_difference_minus_float32": diffs, "mean_difference": mean_diff,
+                    "within_seed_spread": None if spread is None else abs(mean_diff) <= spread,
+                    "speedup_over_float32": seconds["float32"] / seconds[arm]}
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -90,38 +98,53 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seeds", default="2020,2021,2022")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--arms", default="float32,bf16", help=f"comma-separated, float32 first: {', '.join(ARMS)}")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs={args.epochs} must be at least 1")
+    arms = args.arms.split(",")
+    if arms[0] != "float32" or len(arms) < 2 or any(a not in ARMS for a in arms):
+        parser.error(f"--arms={args.arms}: float32 first, then one or more of {', '.join(list(ARMS)[1:])}")
     seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
     settings = {"data_path": args.data_path, "show_progress": False}
-    runs, device = [], None
+    kind = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(args.out or ROOT / "results" / "benchmarks" / f"ce_bf16-{kind}-{args.dataset}.json")
+    same = {"dataset": args.dataset, "model": args.model, "epochs": args.epochs, "threads": args.threads,
+            "arms": {arm: ARMS[arm] for arm in arms}}
+    runs = []
+    if out.is_file():  # an interrupted measurement: keep the seeds it finished, with the same settings
+        earlier = json.loads(out.read_text())
+        if {k: earlier.get(k) for k in same} != same:
+            parser.error(f"{out} holds a measurement with other settings: give --out another file")
+        runs = [r for r in earlier["runs"] if r["seed"] in seeds]
+        print(f"{out}: seeds {sorted({r['seed'] for r in runs})} already measured, kept")
     data = None
     for seed in seeds:
-        arms = []
-        for precision in PRECISIONS:
+        if any(r["seed"] == seed for r in runs):
+            continue
+        trained = []
+        for arm_name in arms:
             config_settings = {**settings, "seed": seed}
-            if data is None:  # one split for every arm: seeds and precision change no data setting
+            if data is None:  # one split for every arm: seeds and arms change no data setting
                 data = load_data(build_config(args.model, args.dataset, [str(CONFIG)], config_settings))
-            arms.append(Arm(args.model, args.dataset, config_settings, precision, data))
-        device = arms[0].config["device"]
+            trained.append(Arm(args.model, args.dataset, config_settings, arm_name, data))
         for epoch in range(args.epochs):
-            for arm in arms:
+            for arm in trained:
                 row = arm.epoch(epoch)
-                print(f"seed {seed} {arm.precision:7s} epoch {epoch}  loss {row['train_loss']:.4f}  "
+                print(f"seed {seed} {arm.name:12s} epoch {epoch}  loss {row['train_loss']:.4f}  "
                       f"{row['train_s']:6.1f}s  valid ndcg@10 (seen excluded) "
                       f"{row['valid_ndcg@10_filter_seen']:.4f}", flush=True)
-        runs += [{"seed": seed, "precision": arm.precision, "epochs": arm.epochs} for arm in arms]
-        del arms
-    report = {"benchmark": "ce_bf16", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "device": device_name(device), "threads": args.threads, "dataset": args.dataset,
-              "model": args.model, "seeds": seeds, "epochs": args.epochs, "config": str(CONFIG.relative_to(ROOT)),
-              "command": ["python", *sys.argv], "versions": versions(), "summary": summarise(runs), "runs": runs}
-    out = Path(args.out or ROOT / "results" / "benchmarks" / f"ce_bf16-{device.type}-{args.dataset}.json")
-    write_json(out, report)
-    print(f"wrote {out}")
+        runs += [{"seed": seed, "arm": arm.name, "epochs": arm.epochs} for arm in trained]
+        del trained
+        done = sorted({r["seed"] for r in runs})
+        report = {"benchmark": "ce_bf16", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "device": device_name(kind), **same, "seeds": done, "config": str(CONFIG.relative_to(ROOT)),
+                  "command": ["python", *sys.argv], "versions": versions(), "summary": summarise(runs, arms),
+                  "runs": runs}
+        write_json(out, report)  # after every seed: a stop loses at most the seed in progress
+        print(f"wrote {out} (seeds {done})", flush=True)
     return 0
 
 

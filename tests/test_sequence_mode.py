@@ -417,3 +417,14 @@ def test_the_workflow_bpr_recipe_is_the_literature_target_recipe_in_the_workflow
     assert (bpr["loss_type"], bpr["train_neg_sample_args"]["sample_num"], bpr["MAX_ITEM_LIST_LENGTH"],
             bpr["epochs"], bpr["stopping_step"]) == ("BPR", 1, 50, 50, 10)
     assert bpr["eval_history_caps"] == [1, 2, 3, 5, 10, 20, 50] and bpr["train_mode"] == "sequence"
+
+
+def test_fast_compile_compiles_the_encoder_in_place(ml100k_data, tmp_path):
+    """``fast_compile`` in sequence mode: the Transformer encoder is compiled in place, so the state dict (and thus
+    every checkpoint) keeps its keys."""
+    _, _, train, _, _ = ml100k_data
+    cfg, model = model_for(HybridDiscrete, train.dataset, tmp_path, train_mode="sequence", fast_compile=True)
+    keys = list(model.state_dict())
+    SequenceTrainer(cfg, model, train)
+    assert model.trm_encoder._compiled_call_impl is not None
+    assert list(model.state_dict()) == keys

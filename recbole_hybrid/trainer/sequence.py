@@ -76,7 +76,7 @@ class SequenceTrainer(DeviceTrainer):
     Args:
         config: RecBole ``Config``; reads what ``DeviceTrainer`` reads, ``train_batch_size`` (windows per step),
             ``sequence_windows``, ``sequence_batching``, ``sequence_loss_weight``, ``sequence_alpha_tolerance``,
-            ``loss_type``, ``ce_bf16``.
+            ``loss_type``, ``ce_bf16``, ``fast_compile`` (``torch.compile`` of the model's Transformer encoder).
         model: RecBole's ``SASRec`` or a hybrid, already on ``config["device"]``.
         train_data: RecBole's training ``DataLoader``; its dataset's prefix rows are regrouped into windows.
     """
@@ -91,6 +91,8 @@ class SequenceTrainer(DeviceTrainer):
         # target weighting: a step's summed loss over the epoch's mean positions per step (module docstring)
         self.positions_per_step = float(self.window_length.sum()) / len(self)
         self.per_target = config["sequence_loss_weight"] == "target"
+        if config["fast_compile"]:  # in place: the state dict keeps its keys, so checkpoints do not change
+            model.trm_encoder.compile(dynamic=True)  # dynamic: batches are cut to their longest window
         self.positions = SequencePositions(model, config["sequence_alpha_tolerance"] or 0.0)
         self.bpr = BPRLoss() if config["loss_type"] == "BPR" else None
         self.n_items = model.n_items
