@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU part of the ML-1M study (issue 26, item 6, and the GPU side of item 3), as one short run on a lent GPU
-# machine. Prepared and smoke-tested on CPU (DEVICE_CHECK_SMOKE=1, below); on the GPU run it from the repository root
+# machine. Rehearse it on a CPU first (DEVICE_CHECK_SMOKE=1, below); on the GPU run it from the repository root
 # after `../shared/tools/device-bundle --ray --data ml-1m` here, as the device tool's command:
 #
 #   bash tune/ml-1m/2026-12-03/device_check.sh            # writes into $OUT (the device tool's folder)
