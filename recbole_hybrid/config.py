@@ -152,6 +152,7 @@ def config_from_saved(plain: dict[str, Any], data_path: str | Path | None = None
     overrides = {k: v for k, v in plain.items() if k not in DERIVED_KEYS}
     overrides["data_path"] = str(data_root(plain) if data_path is None else data_path)
     overrides["use_gpu"] = use_gpu
+    overrides["tuned_defaults"] = False  # the run's own settings, never a tuned file written after it
     return build_config(plain["model"], plain["dataset"], [], overrides)
 
 

@@ -91,6 +91,20 @@ def test_space_file_missing_or_key_unknown_or_also_fixed(tmp_path):
         search_spec(SearchOptions(space=str(never), overrides=FIXED))
 
 
+def test_trials_build_on_the_plain_defaults_and_the_tuned_file_does_not_say_so(tmp_path):
+    """A search's trials never read ``properties/tuned/`` (they may be re-tuning it) unless the command line says
+    ``--tuned_defaults=True``; the tuned property file it writes does not carry the flag."""
+    from recbole_hybrid.tuning.report import write_tuned_properties
+
+    spec = search_spec(SearchOptions(space=str(write(tmp_path / "s.yaml", SPACE)), overrides=dict(FIXED)))
+    assert spec["fixed"]["tuned_defaults"] is False
+    asked = search_spec(SearchOptions(space=str(write(tmp_path / "s.yaml", SPACE)),
+                                      overrides={**FIXED, "tuned_defaults": True}))
+    assert asked["fixed"]["tuned_defaults"] is True
+    tuned = write_tuned_properties(tmp_path / "t.yaml", spec["fixed"], {"L_short": 5}, {"model": "HybridDiscrete"})
+    assert "tuned_defaults" not in yaml.safe_load(tuned.read_text())
+
+
 @pytest.mark.parametrize("model", ["HybridFixed", "HybridDiscrete", "HybridLearnable", "HybridContinuous",
                                    "HybridResidual", "SASRec"])
 def test_shipped_spaces_are_searchable(model):

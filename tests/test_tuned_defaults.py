@@ -50,3 +50,18 @@ def test_a_bad_tuned_defaults_value_is_refused(tuned_properties):
 
 def test_no_tuned_file_no_change():
     assert config_module.tuned_property_file(config_module.resolve_model("HybridFixed"), "ml-100k") is None
+
+
+def test_a_saved_run_is_rebuilt_without_the_tuned_file(tuned_properties):
+    """Resume, caps and recommend rebuild a run from its saved config: a tuned file written after the run, with
+    a key the record lacks, must not reach it."""
+    from recbole_hybrid.config import config_from_saved
+    from recbole_hybrid.utils.records import plain_config
+
+    (tuned_properties / "tuned" / "SASRec-ml-100k.yaml").write_text("learning_rate: 0.0042\nce_bf16: True\n")
+    with bare_argv():
+        saved = plain_config(build_config("SASRec", "ml-100k", overrides={"tuned_defaults": False}))
+    del saved["ce_bf16"]  # a record older than the key
+    with bare_argv():
+        again = config_from_saved(saved)
+    assert again["learning_rate"] == 0.001 and again["ce_bf16"] is False

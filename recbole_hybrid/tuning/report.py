@@ -193,12 +193,12 @@ def write_tuned_properties(path: str | Path, fixed: dict[str, Any], params: dict
     """The best configuration as a RecBole property file, usable with ``run.py --config_files=<path>``.
 
     It holds the search's fixed settings and the trial's sampled values, not paths (output folders belong to the
-    machine that runs it). ``about`` (model, dataset, trial, score, experiment) goes into the header comment.
+    machine that runs it) nor ``tuned_defaults`` (which property files the trials read). ``about`` (model, dataset, trial, score, experiment) goes into the header comment.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: plain(v) for k, v in fixed.items() if k not in ("data_path", "checkpoint_dir", "results_dir",
-                                                                     "graph_cache_dir")}
+                                                                     "graph_cache_dir", "tuned_defaults")}
     settings.update({k: plain(v) for k, v in params.items()})
     header = [f"# Best configuration of a Ray Tune search ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC).",
               *(f"# {key}: {value}" for key, value in about.items()),

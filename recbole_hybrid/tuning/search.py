@@ -113,7 +113,9 @@ def search_spec(opts: SearchOptions) -> dict[str, Any]:
     clash = sorted(set(searched) & set(opts.overrides))
     if clash:
         raise SpaceError(f"{', '.join(clash)} searched in {opts.space} and fixed on the command line: drop one")
-    fixed = {**fixed, **opts.overrides}
+    # trials build on the plain defaults unless told otherwise: a tuned property file (properties/tuned/) must not
+    # leak into the search that may be re-tuning it
+    fixed = {"tuned_defaults": False, **fixed, **opts.overrides}
     if opts.sequence_only:
         check_sequence_only(space_file, fixed, searched, opts.overrides)
     check_scheduler(opts)
