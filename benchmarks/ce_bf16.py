@@ -7,7 +7,10 @@ Settings: ``configs/ml-1m/2026-11-27-literature-target.yaml`` (the study's start
 200, 128 windows per step, CE over all items). For each seed one fresh model per arm starts from the same init:
 ``float32`` (the recipe), ``bf16`` (``ce_bf16: True``, ``recbole_hybrid/model/loss.py``), ``bf16-compile`` (also
 ``fast_compile: True``: the Transformer encoder under ``torch.compile``); they train epoch by epoch in turn, each
-through the trainer runs use, and each is validated after every epoch (all items, and seen items excluded).
+through the trainer runs use, and each is validated after every epoch (all items, and seen items excluded). The
+arms share the same init and batch order, but draw their dropout masks from the one process-wide random stream in
+turn, so an arm's masks depend on which arms run beside it: each arm is one draw of its seed, not the float32 run
+with only the arithmetic changed.
 
 - Quality: validation NDCG@10 (seen excluded) after each epoch, per seed and arm; the verdict compares each arm's
   mean difference to float32 at the last epoch with the float32 seeds' spread (sd) there.
