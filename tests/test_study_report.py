@@ -50,7 +50,11 @@ def test_budget_counts_ended_trials_in_start_order(study):
     assert (study / "study.png").stat().st_size > 0
     text = (study / "README.md").read_text()
     assert "old" not in text and text.endswith("after\n")
-    assert "| SASRec | 3 | 1 | 32 | 5.0 | 0.1200 | t_00001 |" in text and "![best validation" in text
+    assert "| SASRec | 3 | 1 | 32 | 5.0 | 0.1200 | t_00001 |" in text and "(study.png)" in text
+    top = study.parent / "TOP.md"
+    top.write_text(f"{MARKERS[0]}\n{MARKERS[1]}\n")
+    study_report(study, readme=top)
+    assert "(2026-12-03/study.png)" in top.read_text()  # the figure's link is relative to the file it is in
 
 
 def test_bad_study_input_is_one_line_naming_it(study, tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,5 +164,7 @@ def study_report(folder: str | Path, cpus_per_trial: float = 1.0, readme: str | 
     figure = plot_study(study, folder / "study.png", cpus_per_trial, f"tuning study {folder.name}")
     (folder / "study.json").write_text(json.dumps({"cpus_per_trial": cpus_per_trial, "budget": budgets},
                                                   indent=2) + "\n")
-    write_summary(Path(readme) if readme else folder / "README.md", MARKERS, budget_lines(budgets, figure.name))
+    readme = Path(readme) if readme else folder / "README.md"
+    link = Path(os.path.relpath(figure.resolve(), readme.resolve().parent)).as_posix()
+    write_summary(readme, MARKERS, budget_lines(budgets, link))
     return budgets
