@@ -317,8 +317,9 @@ def test_a_record_older_than_train_mode_counts_as_prefix_rows(tmp_path):
     load_runs(folder, "ml-1m", "paper")  # the defaults auto picks from are not compared: the batch used is
     record["config"]["train_mode"] = "sequence"
     path.write_text(json.dumps(record))
-    # (a sequence record also holds the keys only sequence mode reads, such as sequence_loss_weight)
-    with pytest.raises(AnalysisError, match=r"SASRec-ml-1m-paper-seed2021 differs in sequence_loss_weight .*, "
+    # (a sequence record also holds the keys only sequence mode reads, such as ce_bf16 and sequence_loss_weight)
+    with pytest.raises(AnalysisError, match=r"SASRec-ml-1m-paper-seed2021 differs in ce_bf16 \(false vs missing\), "
+                                            r"sequence_loss_weight .*, "
                                             r'train_mode \("sequence" vs "prefix"\)'):
         load_runs(folder, "ml-1m", "paper")
 
