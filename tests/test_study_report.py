@@ -72,3 +72,12 @@ def test_bad_study_input_is_one_line_naming_it(study, tmp_path):
     write_trials(study, "SASRec", [("t_00000", "OK", 0.1, 8, 10.0)])
     with pytest.raises(AnalysisError, match=r"README.md needs the line"):
         study_report(study)
+
+
+def test_the_column_names_agree_with_the_searchs_own():
+    """The analysis repeats two names that the search owns (it may not import Ray): they must stay the same."""
+    from recbole_hybrid.analysis.study import ENDED, SCORE
+    from recbole_hybrid.tuning.report import FINISHED
+    from recbole_hybrid.tuning.trial import METRIC
+
+    assert (SCORE, ENDED) == (METRIC, FINISHED)

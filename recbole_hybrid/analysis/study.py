@@ -6,7 +6,7 @@ A study folder (``tune/ml-1m/2026-12-03/``) holds ``trials/<label>/trials.csv`` 
 - ``budget``: per model, the trials that ended, how many of them failed, the epochs they trained, the CPU-hours they
   took (each trial's wall time times ``cpus_per_trial``: a trial of one thread holds one core for its whole run) and
   the best validation NDCG@10 (seen items excluded, the trials' selection metric) with the trial that reached it;
-- a figure of the best validation NDCG@10 so far against trials started and against CPU-hours spent, per model;
+- a figure of the best validation NDCG@10 so far against trials (in start order) and against CPU-hours, per model;
 - a markdown table of the budget, written between two marker lines of the study's README.
 
 Trials count in the order Ray started them (the number after the last ``_`` of the trial id). Unfinished rows (a
@@ -32,7 +32,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from recbole_hybrid.analysis.runs import AnalysisError  # noqa: E402
 from recbole_hybrid.analysis.summary import write_summary  # noqa: E402
 
-#: The trials CSV's score column: best validation NDCG@10 of the trial (``tuning/trial.py``'s ``METRIC``).
+#: The trials CSV's score column: best validation NDCG@10 of the trial. ``tuning/trial.py``'s ``METRIC`` owns it;
+#: the analysis cannot import Ray, so it is repeated here and ``tests/test_study_report.py`` checks they agree.
 SCORE = "valid_ndcg@10"
 #: Statuses of a trial that ended (``tuning/report.py``'s ``FINISHED``).
 ENDED = ("OK", "ERROR")
