@@ -65,14 +65,14 @@ def read_trials(path: Path) -> list[Trial]:
     it is not a trials CSV."""
     try:
         with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
     except OSError as err:
         raise AnalysisError(f"{path}: cannot read it ({err.strerror})") from None
     needed = ("trial_id", "status", SCORE, "epochs", "time_s")
-    for row in rows:
-        missing = [c for c in needed if c not in row]
-        if missing:
-            raise AnalysisError(f"{path}: not a trials CSV (no column {missing[0]!r})")
+    missing = [c for c in needed if c not in (reader.fieldnames or ())]
+    if missing:
+        raise AnalysisError(f"{path}: not a trials CSV (no column {missing[0]!r})")
     trials = []
     for index, row in enumerate(rows):
         if row["status"] not in ENDED:
