@@ -57,6 +57,22 @@ def test_budget_counts_ended_trials_in_start_order(study):
     assert "(2026-12-03/study.png)" in top.read_text()  # the figure's link is relative to the file it is in
 
 
+def test_the_best_configurations_stand_side_by_side(study):
+    """Each model's best trial's sampled values in one table; a key only one space has gets a dash elsewhere."""
+    out = study / "trials" / "HybridDiscrete" / "trials.csv"
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*COLUMNS, "L_short"])
+        writer.writerow(["h_00000", "OK", 0.000123456, 0.11, 12, 24, 3600.0, "n1", "", 7])
+    study_report(study)
+    text = (study / "README.md").read_text()
+    assert "| setting | HybridDiscrete | SASRec |" in text
+    assert "| best validation NDCG@10 | 0.1100 | 0.1200 |" in text
+    assert "| at epoch | 12 | 3 |" in text and "| trial | h_00000 | t_00001 |" in text
+    assert "| `L_short` | 7 | - |" in text and "| `learning_rate` | 0.000123 | 0.001 |" in text
+    assert "node_id" not in text and "`best_epoch`" not in text  # where it ran and when it peaked are no settings
+
+
 def test_bad_study_input_is_one_line_naming_it(study, tmp_path):
     with pytest.raises(UsageError, match=r"no such study folder"):
         experiments_main(["study", str(tmp_path / "nowhere")])
@@ -76,8 +92,9 @@ def test_bad_study_input_is_one_line_naming_it(study, tmp_path):
 
 def test_the_column_names_agree_with_the_searchs_own():
     """The analysis repeats two names that the search owns (it may not import Ray): they must stay the same."""
-    from recbole_hybrid.analysis.study import ENDED, SCORE
-    from recbole_hybrid.tuning.report import FINISHED
+    from recbole_hybrid.analysis.study import ENDED, NOT_SETTINGS, SCORE
+    from recbole_hybrid.tuning.report import FINISHED, ROW_COLUMNS
     from recbole_hybrid.tuning.trial import METRIC
 
     assert (SCORE, ENDED) == (METRIC, FINISHED)
+    assert set(ROW_COLUMNS) == {"trial_id", "status", SCORE, "epochs", "time_s", *NOT_SETTINGS}

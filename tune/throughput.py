@@ -83,7 +83,7 @@ def measure(argv: list[str]) -> dict:
               "dataset": base.dataset, "device": device,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seeds": [seed0 + i for i in range(trials)], "settings": base.overrides,
-              "command": ["python", "-m", "recbole_hybrid.tuning.throughput", *argv], "versions": versions(),
+              "command": ["python", "tune/throughput.py", *argv], "versions": versions(),
               "levels": levels_out}
     write_json(out, record)
     with out.with_suffix(".csv").open("w", newline="") as f:

@@ -12,7 +12,9 @@
 # 2. ce_bf16 on the GPU: the float32 and the bf16 CE side by side, one seed, a few epochs (benchmarks/ce_bf16.py).
 #
 # Environment: OUT (where the JSON files go; default results/device), DEVICE_CHECK_SMOKE=1 (ml-100k from RecBole's
-# package, 1 epoch, 2 trials, levels 1 and 2: the CPU rehearsal of this script), PYTHON.
+# package, 1 epoch, 2 trials, levels 1 and 2: the CPU rehearsal of this script), PYTHON, and the two parts' time
+# limits in seconds, THROUGHPUT_S (default 420) and BF16_S (default 150), sized for the 15 device minutes; a CPU
+# rehearsal beside training needs more (each level starts Ray and its trials' imports anew).
 set -euo pipefail
 out="${OUT:-results/device}"
 mkdir -p "$out"
@@ -38,11 +40,11 @@ fi
 nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv 2>/dev/null || true
 
 echo "== 1. trials sharing the GPU: $levels at once"
-timeout 420 "$python" tune/throughput.py --model=SASRec "${dataset[@]}" --data_path="$data" \
+timeout "${THROUGHPUT_S:-420}" "$python" tune/throughput.py --model=SASRec "${dataset[@]}" --data_path="$data" \
     --config_files="$recipe" --concurrency="$levels" --trials="$trials" --epochs="$epochs" --cpus_per_trial=3 \
     --show_progress=False --out="$out/throughput-SASRec-ml-1m.json" || echo "throughput: exit $?"
 
 echo "== 2. ce_bf16, one seed, $bf16_epochs epochs"
-timeout 150 "$python" benchmarks/ce_bf16.py "${dataset[@]}" --data_path="$data" --seeds=2020 \
+timeout "${BF16_S:-150}" "$python" benchmarks/ce_bf16.py "${dataset[@]}" --data_path="$data" --seeds=2020 \
     --epochs="$bf16_epochs" --threads=4 --out="$out/ce_bf16-ml-1m.json" || echo "ce_bf16: exit $?"
 ls -l "$out"
