@@ -410,3 +410,41 @@ def test_a_search_whose_ray_folder_is_gone_is_rebuilt_from_its_trials_csv_withou
     assert tuned["learning_rate"] == pytest.approx(float(best["learning_rate"]))
     assert "# trials: 3 (optuna search, asha scheduler)" in (tmp_path / "tuned" /
                                                              "HybridDiscrete-ml-100k.yaml").read_text()
+
+
+# ---- retraining the tuned recipes ----
+
+def retrain(tmp_path: Path, **env) -> subprocess.CompletedProcess:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    return subprocess.run([str(STUDY / "retrain.sh")], capture_output=True, text=True, timeout=60,
+                          env={**ENV, "DATA_PATH": str(tmp_path / "data"), "STUDY_TRIALS_DIR": str(tmp_path / "trials"),
+                               "TUNED_CONFIGS": str(tmp_path / "configs"), "TUNED_PROPERTIES": str(tmp_path / "props"),
+                               "RESULTS_DIR": str(tmp_path / "runs"), "CHECKPOINT_DIR": str(tmp_path / "saved"),
+                               "RETRAIN_DRY_RUN": "1", **env})
+
+
+def test_retrain_freezes_each_finished_search_once_and_retrains_it_with_three_seeds_and_caps(tmp_path):
+    tuned = tmp_path / "trials" / "HybridResidual-fused" / "HybridResidual-ml-1m.yaml"
+    tuned.parent.mkdir(parents=True)
+    tuned.write_text("# Best configuration of a Ray Tune search\n# trial: t_00003\nlearning_rate: 0.001\n"
+                     "score_table: fused\n")
+    done = retrain(tmp_path)
+    assert done.returncode == 0, done.stderr
+    for label in ("SASRec", "HybridDiscrete", "HybridContinuous"):
+        assert f"{label}: its search has not finished" in done.stdout
+    frozen = (tmp_path / "configs" / "HybridResidual-ml-1m.yaml").read_text()
+    assert frozen.startswith("# Frozen on ") and "#   trial: t_00003" in frozen
+    assert yaml.safe_load(frozen) == {"learning_rate": 0.001, "score_table": "fused"}
+    assert (tmp_path / "props" / "HybridResidual-ml-1m.yaml").read_text() == frozen
+    [command] = [line.split() for line in done.stdout.splitlines() if "recbole_hybrid.experiments" in line]
+    assert command[1:4] == ["-m", "recbole_hybrid.experiments", "tuned"]
+    assert {"--dataset=ml-1m", "--models=HybridResidual-fused", "--seeds=3", "--eval_history_caps=\\[1\\,2\\,3\\,5\\,"
+            "10\\,20\\,50\\]", f"--config_files={tmp_path / 'configs' / 'HybridResidual-ml-1m.yaml'}",
+            f"--results_dir={tmp_path / 'runs'}", f"--checkpoint_dir={tmp_path / 'saved'}"} <= set(command)
+    assert retrain(tmp_path).returncode == 0  # again: the frozen file is kept as it is
+    assert (tmp_path / "configs" / "HybridResidual-ml-1m.yaml").read_text() == frozen
+    tuned.write_text("learning_rate: 0.002\nscore_table: fused\n")  # a study re-run with other results
+    refused = retrain(tmp_path)
+    assert refused.returncode == 2 and "holds other settings than" in refused.stderr
+    assert (tmp_path / "configs" / "HybridResidual-ml-1m.yaml").read_text() == frozen
+    assert "is not a label of this study" in retrain(tmp_path, RETRAIN_MODELS="HybridFixed").stderr
