@@ -736,3 +736,30 @@ def test_tuned_runs_may_differ_in_the_searched_backbone_only(tmp_path):
     path.write_text(json.dumps(record))
     with pytest.raises(AnalysisError, match=r"SASRec-ml-1m-tuned-seed2021 differs in stopping_step"):
         load_runs(folder, "ml-1m", "tuned")
+
+
+def test_a_tuned_summary_carries_its_studys_figure_and_best_configurations(tmp_path):
+    """``analyze --study``: the study's figure and best trials follow the summary; a study without its figure,
+    or a study without a summary to go into, is refused before any work."""
+    from recbole_hybrid.analysis.study import MARKERS, study_report
+
+    folder = write_grid(tmp_path / "results" / "runs")
+    study = tmp_path / "tune" / "2026-12-03"
+    (study / "trials" / "SASRec").mkdir(parents=True)
+    (study / "trials" / "SASRec" / "trials.csv").write_text(
+        "trial_id,status,learning_rate,valid_ndcg@10,best_epoch,epochs,time_s,node_id,gpu_ids\n"
+        "t_00000,OK,0.001,0.15,40,60,3600,n1,\n")
+    (study / "README.md").write_text(f"{MARKERS[0]}\n{MARKERS[1]}\n")
+    begin, end = summary_markers("ml-1m", "paper")
+    target = tmp_path / "README.md"
+    target.write_text(f"{begin}\n{end}\n")
+    with pytest.raises(AnalysisError, match=r"no study.png yet: run 'recbole-hybrid experiments study"):
+        analyze("ml-1m", "paper", folder, tmp_path / "out", save=True, summary_into=target, study=study)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(AnalysisError, match="add --summary_into"):
+        analyze("ml-1m", "paper", folder, tmp_path / "out", study=study)
+    study_report(study)
+    analyze("ml-1m", "paper", folder, tmp_path / "out", save=True, n_boot=200, summary_into=target, study=study)
+    block = target.read_text().split(begin)[1].split(end)[0]
+    assert "![best validation NDCG@10 so far per model](tune/2026-12-03/study.png)" in block
+    assert "(tune/2026-12-03/README.md)" in block and "| `learning_rate` | 0.001 |" in block

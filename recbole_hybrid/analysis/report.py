@@ -22,12 +22,20 @@ from recbole_hybrid.analysis.summary import block_span, summary, summary_markers
 
 def analyze(dataset: str, preset: str, runs_dir: str | Path = "results/runs", out_dir: str | Path = "results",
             save: bool = False, command: list[str] | None = None, n_boot: int = 10_000,
-            summary_into: str | Path | None = None) -> dict[str, pd.DataFrame]:
+            summary_into: str | Path | None = None, study: str | Path | None = None) -> dict[str, pd.DataFrame]:
     """Build the tables; print them, or with ``save`` write the CSVs, plots and ``README.md`` in ``out_dir``.
 
     ``summary_into`` (needs ``save``): a markdown file whose block between ``summary_markers(dataset, preset)``
-    receives the short form of the results (``summary``), e.g. the project README.
+    receives the short form of the results (``summary``), e.g. the project README. ``study`` (needs
+    ``summary_into``): the tuning study's folder whose figure and best configurations follow that summary.
     """
+    if study is not None and summary_into is None:
+        raise AnalysisError("--study adds the study to the summary: add --summary_into")
+    study_part: list[str] = []
+    if study is not None:
+        from recbole_hybrid.analysis.study import study_lines  # matplotlib only when writing
+
+        study_part = study_lines(study, Path(summary_into).parent)  # refuse a study without its figure before any work
     if summary_into is not None:
         summary_into = Path(summary_into)
         if not save:
@@ -47,7 +55,7 @@ def analyze(dataset: str, preset: str, runs_dir: str | Path = "results/runs", ou
     write_report(runs, tables, Path(runs_dir), Path(out_dir), command)
     if summary_into is not None:
         write_summary(summary_into, summary_markers(dataset, preset),
-                      summary(runs, tables, Path(out_dir), summary_into.parent, command))
+                      summary(runs, tables, Path(out_dir), summary_into.parent, command) + study_part)
     return tables
 
 

@@ -188,6 +188,20 @@ def best_settings_lines(study: dict[str, list[Trial]]) -> list[str]:
     return lines
 
 
+def study_lines(folder: str | Path, from_dir: str | Path) -> list[str]:
+    """A results summary's part about the study that tuned its runs (``experiments analyze --study``): the figure
+    and the best configurations side by side, linked relative to ``from_dir``. ``study_report`` must have written
+    the figure first."""
+    folder = Path(folder)
+    figure = folder / "study.png"
+    if not figure.is_file():
+        raise AnalysisError(f"{folder}: no study.png yet: run 'recbole-hybrid experiments study {folder}' first")
+    link = lambda path: Path(os.path.relpath(path.resolve(), Path(from_dir).resolve())).as_posix()  # noqa: E731
+    return ["", f"The study that tuned these recipes ([{folder.as_posix()}]({link(folder / 'README.md')}): the same "
+                "trials, searcher and schedule for every model), best validation NDCG@10 so far per model:", "",
+            f"![best validation NDCG@10 so far per model]({link(figure)})", *best_settings_lines(load_study(folder))]
+
+
 def study_report(folder: str | Path, cpus_per_trial: float = 1.0, readme: str | Path | None = None) -> dict:
     """Write ``study.json`` and ``study.png`` into the study folder and the budget table into ``readme`` (default:
     the folder's README.md, between ``MARKERS``); return the budgets."""

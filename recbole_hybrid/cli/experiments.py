@@ -95,6 +95,9 @@ def main(argv: list[str]) -> int:
                      help="also write the short results table into this markdown file (e.g. README.md), between "
                           "the lines '<!-- results DATASET PRESET: ... -->' and '<!-- end of results DATASET "
                           "PRESET -->'")
+    sub.add_argument("--study", default=None,
+                     help="the tuning study's folder (e.g. tune/ml-1m/2026-12-03): its figure and best configurations "
+                          "follow the summary (run 'experiments study' on it first)")
     sub = commands.add_parser("ablate", allow_abbrev=False, help="one setting's effect: two runs that differ in it",
                               description=ablation.__doc__)
     sub.add_argument("--a", required=True, help="the variant's run record (JSON beside its ranks)")
@@ -155,7 +158,7 @@ def main(argv: list[str]) -> int:
             analyze(dataset=args.dataset, preset=args.preset, runs_dir=args.runs_dir or default_runs_dir(args.preset),
                     out_dir=args.out_dir,
                     save=args.save_csv, command=["recbole-hybrid experiments", *argv],
-                    summary_into=args.summary_into)
+                    summary_into=args.summary_into, study=args.study)
         except AnalysisError as err:
             raise UsageError(str(err)) from None
         return 0
