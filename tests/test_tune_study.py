@@ -332,6 +332,7 @@ def stop(*_):
     open(out + "/fake.log", "a").write("INT\\n")
     sys.exit(0)
 signal.signal(signal.SIGINT, stop)  # as Ray Tune does
+open(out + "/niceness", "w").write(os.environ.get("RAY_worker_niceness", "unset"))
 open(out + "/fake.log", "a").write("started\\n")
 time.sleep(60)
 """
@@ -356,6 +357,7 @@ def test_driver_hands_a_stop_to_the_running_search_and_starts_no_other(tmp_path)
     assert proc.returncode == 130 and "SASRec: stopped before its last trial" in err, out + err
     assert log.read_text() == "started\nINT\n"
     assert "HybridDiscrete" not in out
+    assert (log.parent / "niceness").read_text() == "0"  # trials run at the script's niceness, not Ray's 15
 
 
 # ---- a search rebuilt from its trials.csv (Ray) ----

@@ -38,6 +38,9 @@ case "$state/" in
                exit 2 ;;
 esac
 mkdir -p "$state"
+# Ray starts its workers at niceness 15: beside any other job on the machine the trials would then get almost no
+# CPU, and their CPU-hours in the budget table would count waiting. They run at the niceness of this script.
+export RAY_worker_niceness="${RAY_worker_niceness:-0}"
 cd "$root"  # RecBole's relative defaults (saved/graph_cache) in the checkout, as for every command
 
 # A stop (TERM or INT to this script) is handed to the running search as Ctrl-C: Ray saves the experiment, the search
