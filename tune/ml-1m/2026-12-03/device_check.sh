@@ -15,6 +15,8 @@
 # package, 1 epoch, 2 trials, levels 1 and 2: the CPU rehearsal of this script), PYTHON, and the two parts' time
 # limits in seconds, THROUGHPUT_S (default 420) and BF16_S (default 150), sized for the 15 device minutes; a CPU
 # rehearsal beside training needs more (each level starts Ray and its trials' imports anew).
+# Rehearsed on this project's 2-core CPU on 2026-12-03 (DEVICE_CHECK_SMOKE=1 THROUGHPUT_S=1800 BF16_S=600, beside two
+# training runs): both parts ran to the end and wrote their JSON files; the smoke's numbers mean nothing.
 set -euo pipefail
 out="${OUT:-results/device}"
 mkdir -p "$out"
@@ -42,9 +44,9 @@ nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv 2>/dev/null ||
 echo "== 1. trials sharing the GPU: $levels at once"
 timeout "${THROUGHPUT_S:-420}" "$python" tune/throughput.py --model=SASRec "${dataset[@]}" --data_path="$data" \
     --config_files="$recipe" --concurrency="$levels" --trials="$trials" --epochs="$epochs" --cpus_per_trial=3 \
-    --show_progress=False --out="$out/throughput-SASRec-ml-1m.json" || echo "throughput: exit $?"
+    --show_progress=False --out="$out/throughput-SASRec-${dataset[0]#--dataset=}.json" || echo "throughput: exit $?"
 
 echo "== 2. ce_bf16, one seed, $bf16_epochs epochs"
 timeout "${BF16_S:-150}" "$python" benchmarks/ce_bf16.py "${dataset[@]}" --data_path="$data" --seeds=2020 \
-    --epochs="$bf16_epochs" --threads=4 --out="$out/ce_bf16-ml-1m.json" || echo "ce_bf16: exit $?"
+    --epochs="$bf16_epochs" --threads=4 --out="$out/ce_bf16-${dataset[0]#--dataset=}.json" || echo "ce_bf16: exit $?"
 ls -l "$out"
