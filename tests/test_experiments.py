@@ -224,6 +224,7 @@ def test_a_finished_run_with_other_settings_is_refused_not_skipped(pipeline):
     ("HybridDiscrete-nograph", "HybridDiscrete", {"gnn_layers": 0}),
     ("HybridResidual-fused", "HybridResidual", {"score_table": "fused", "gnn_layers": 2}),
     ("HybridResidual-fused-nograph", "HybridResidual", {"score_table": "fused", "gnn_layers": 0}),
+    ("HybridContinuous-nograph", "HybridContinuous", {"gnn_layers": 0}),
     ("HybridDiscrete-shared", "HybridDiscrete", {"graph_table": "shared"})])
 def test_a_control_or_variant_label_trains_its_model_with_its_settings(tmp_path, label, model, settings):
     overrides = {**E2E, "results_dir": str(tmp_path / "runs"), "checkpoint_dir": str(tmp_path / "saved"),

@@ -16,7 +16,7 @@ frozen ``--config_files``: ``paper`` (configs/ml-1m/2026-11-27.yaml), ``literatu
 every target weighs the same), ``workflow-bpr`` (configs/ml-1m/2026-12-03-workflow-bpr.yaml, the seed workflow's
 BPR regime) or ``tuned`` (a file written by ``recbole-hybrid tune``); any
 ``--key=value`` (run's settings) overrides them. ``--models`` also takes the labels of controls (``CONTROLS``:
-``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``) and variants (``VARIANTS``:
+``HybridDiscrete-nograph`` is HybridDiscrete with ``gnn_layers: 0``, likewise ``HybridContinuous-nograph``) and variants (``VARIANTS``:
 ``HybridResidual-fused`` is HybridResidual with ``score_table: fused``, its control ``HybridResidual-fused-nograph``;
 ``HybridDiscrete-shared`` and ``HybridResidual-fused-shared`` propagate the ID table itself, ``graph_table:
 shared``); a record's

@@ -45,6 +45,8 @@ CONTROLS: dict[str, tuple[str, dict[str, Any]]] = {
     "HybridDiscrete-nograph": ("HybridDiscrete", {"gnn_layers": 0}),
     # the same for the variant HybridResidual-fused: is what it gains over SASRec the graph's, or the second table's?
     "HybridResidual-fused-nograph": ("HybridResidual", {"score_table": "fused", "gnn_layers": 0}),
+    # the same for HybridContinuous: the tuning study's best hybrid gets its no-graph twin, whichever it is
+    "HybridContinuous-nograph": ("HybridContinuous", {"gnn_layers": 0}),
 }
 
 #: Variant runs: a design tried after the first results, named apart, trained as a label like a control.
