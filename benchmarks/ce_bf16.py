@@ -1,19 +1,23 @@
-"""Do ``ce_bf16`` (and ``fast_compile``) train as well as float32, and how much faster is an epoch? One process.
+"""Do ``ce_bf16``, ``fast_dropout`` (and ``fast_compile``) train as well as the reference, and how much faster is an
+epoch? One process.
 
     python benchmarks/ce_bf16.py --data_path=DIR [--model=SASRec] [--seeds=2020,2021,2022] [--epochs=6]
         [--arms=float32,bf16[,bf16-compile]] [--threads=1] [--out=results/benchmarks/ce_bf16-cpu-ml-1m.json]
+    python benchmarks/ce_bf16.py --data_path=DIR --arms=bf16,bf16-fastdrop --out=results/benchmarks/fast_dropout-cpu-ml-1m.json
 
 Settings: ``configs/ml-1m/2026-11-27-literature-target.yaml`` (the study's starting recipe: sequence mode, length
 200, 128 windows per step, CE over all items). For each seed one fresh model per arm starts from the same init:
 ``float32`` (the recipe), ``bf16`` (``ce_bf16: True``, ``recbole_hybrid/model/loss.py``), ``bf16-compile`` (also
-``fast_compile: True``: the Transformer encoder under ``torch.compile``); they train epoch by epoch in turn, each
+``fast_compile: True``: the Transformer encoder under ``torch.compile``), ``bf16-fastdrop`` (``ce_bf16`` and
+``fast_dropout: True``: ``model/fast_layers.py``'s ``FastDropout``); they train epoch by epoch in turn, each
 through the trainer runs use, and each is validated after every epoch (all items, and seen items excluded). The
 arms share the same init and batch order, but draw their dropout masks from the one process-wide random stream in
 turn, so an arm's masks depend on which arms run beside it: each arm is one draw of its seed, not the float32 run
 with only the arithmetic changed.
 
 - Quality: validation NDCG@10 (seen excluded) after each epoch, per seed and arm; the verdict compares each arm's
-  mean difference to float32 at the last epoch with the float32 seeds' spread (sd) there.
+  mean difference to the reference (the first of ``--arms``) at the last epoch with the reference seeds' spread
+  (sd) there.
 - Speed: each epoch's training seconds (steps only); the arms alternate epochs, so load that changes during the
   run hits all alike, and the ratio of summed times is the speed-up. Threads: 1, as a study trial.
 
@@ -35,7 +39,7 @@ import torch
 
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.evaluation import SeenItems, evaluate
-from recbole_hybrid.model.fast_layers import fuse_layers
+from recbole_hybrid.model.fast_layers import fast_dropout_layers, fuse_layers
 from recbole_hybrid.quick_start.runner import load_data
 from recbole_hybrid.trainer.trainer import build_epoch_trainer
 from recbole_hybrid.utils.compat import init_seed
@@ -43,8 +47,9 @@ from recbole_hybrid.utils.records import device_name, versions, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "ml-1m" / "2026-11-27-literature-target.yaml"
-#: Each arm's settings over the recipe; every other arm is compared with ``float32``.
-ARMS = {"float32": {}, "bf16": {"ce_bf16": True}, "bf16-compile": {"ce_bf16": True, "fast_compile": True}}
+#: Each arm's settings over the recipe; every arm is compared with the first one measured (``--arms``).
+ARMS = {"float32": {}, "bf16": {"ce_bf16": True}, "bf16-compile": {"ce_bf16": True, "fast_compile": True},
+        "bf16-fastdrop": {"ce_bf16": True, "fast_dropout": True}}
 
 
 class Arm:
@@ -59,6 +64,8 @@ class Arm:
         self.model = resolve_model(model_name)(self.config, train.dataset).to(self.config["device"])
         if self.config["fused_layers"]:
             fuse_layers(self.model)  # as runs train
+        if self.config["fast_dropout"]:
+            fast_dropout_layers(self.model)
         _, self.trainer = build_epoch_trainer(self.config, self.model, train)
         self.epochs: list[dict] = []
 
@@ -76,20 +83,22 @@ class Arm:
 
 
 def summarise(runs: list[dict], arms: list[str]) -> dict:
-    """The last epoch's validation NDCG@10 (seen excluded) per arm; for each arm but ``float32``, the paired
-    differences to it, whether their mean lies within the float32 seeds' sd, and the speed-up over float32 (its
-    training seconds over the arm's; the first epoch, which pays for compilation, counted)."""
+    """The last epoch's validation NDCG@10 (seen excluded) per arm; for each arm but the reference (``arms[0]``),
+    the paired differences to it, whether their mean lies within the reference seeds' sd, and the speed-up over the
+    reference (its training seconds over the arm's; the first epoch, which pays for compilation, counted)."""
+    reference = arms[0]
     by = {arm: [r for r in runs if r["arm"] == arm] for arm in arms}
     last = {arm: [r["epochs"][-1]["valid_ndcg@10_filter_seen"] for r in rows] for arm, rows in by.items()}
     seconds = {arm: sum(e["train_s"] for r in rows for e in r["epochs"]) for arm, rows in by.items()}
-    spread = statistics.stdev(last["float32"]) if len(last["float32"]) > 1 else None
-    out = {"last_epoch_valid_ndcg@10_filter_seen": last, "float32_seed_sd": spread, "train_s": seconds}
+    spread = statistics.stdev(last[reference]) if len(last[reference]) > 1 else None
+    out = {"reference": reference, "last_epoch_valid_ndcg@10_filter_seen": last, "reference_seed_sd": spread,
+           "train_s": seconds}
     for arm in arms[1:]:
-        diffs = [b - f for f, b in zip(last["float32"], last[arm])]
+        diffs = [b - f for f, b in zip(last[reference], last[arm])]
         mean_diff = statistics.fmean(diffs)
-        out[arm] = {"paired_difference_minus_float32": diffs, "mean_difference": mean_diff,
+        out[arm] = {"paired_difference_minus_reference": diffs, "mean_difference": mean_diff,
                     "within_seed_spread": None if spread is None else abs(mean_diff) <= spread,
-                    "speedup_over_float32": seconds["float32"] / seconds[arm]}
+                    "speedup_over_reference": seconds[reference] / seconds[arm]}
     return out
 
 
@@ -101,14 +110,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seeds", default="2020,2021,2022")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--arms", default="float32,bf16", help=f"comma-separated, float32 first: {', '.join(ARMS)}")
+    parser.add_argument("--arms", default="float32,bf16",
+                        help=f"comma-separated, the reference first, then the arms compared with it: {', '.join(ARMS)}")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs={args.epochs} must be at least 1")
     arms = args.arms.split(",")
-    if arms[0] != "float32" or len(arms) < 2 or any(a not in ARMS for a in arms):
-        parser.error(f"--arms={args.arms}: float32 first, then one or more of {', '.join(list(ARMS)[1:])}")
+    if len(arms) < 2 or len(set(arms)) < len(arms) or any(a not in ARMS for a in arms):
+        parser.error(f"--arms={args.arms}: the reference, then one or more others, each once, of {', '.join(ARMS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
     settings = {"data_path": args.data_path, "show_progress": False}

@@ -200,7 +200,7 @@ def check_config(config: Config, model_cls: type) -> None:
     cutoffs = [topk] if _is_int(topk) else topk
     if not isinstance(cutoffs, list) or not cutoffs or not all(_is_int(k) and k >= 1 for k in cutoffs):
         raise ConfigError(f"topk={topk!r} must be an integer >= 1 or a non-empty list of them")
-    for key in ("filter_seen", "fused_layers"):
+    for key in ("filter_seen", "fused_layers", "fast_dropout"):
         if not isinstance(config[key], bool):
             raise ConfigError(f"{key}={config[key]!r} must be True or False")
     if config["valid_metric"].lower() != "ndcg@10":

@@ -182,3 +182,66 @@ def test_fused_layers_must_be_a_bool(tiny):
 
     with bare_argv(), pytest.raises(ConfigError, match="fused_layers='yes' must be True or False"):
         build_config("SASRec", "ml-100k", [], {**tiny, "fused_layers": "yes"})
+
+
+# ---- fast_dropout: other masks, the same expectation ----
+
+def test_fast_dropout_keeps_the_rate_unbiased_and_repeats_under_a_seed():
+    from recbole_hybrid.model.fast_layers import FastDropout, keep_scale
+
+    threshold, scale = keep_scale(0.2)
+    assert (threshold, scale) == (13107 - 32768, 65536 / (65536 - 13107))
+    layer = FastDropout(0.2).train()
+    x = torch.ones(1_000_003)  # not a multiple of 4: the last word is cut
+    torch.manual_seed(0)
+    y = layer(x)
+    assert y.unique().tolist() == [0.0, pytest.approx(scale)]
+    assert (y > 0).float().mean().item() == pytest.approx(0.8, abs=2e-3)
+    assert y.mean().item() == pytest.approx(1.0, abs=3e-3)  # unbiased: kept elements scaled by 1 / q
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y) and not torch.equal(layer(x), y)  # seeded draws repeat; the next one differs
+    rows = (y.view(-1)[:1_000_000].view(1000, 1000) > 0).float()
+    assert abs(np.corrcoef(rows[:, :-1].flatten(), rows[:, 1:].flatten())[0, 1]) < 0.01  # neighbours independent
+    assert torch.equal(layer.eval()(x), x) and torch.equal(FastDropout(0.0).train()(x), x)
+
+
+def test_fast_dropout_backward_is_the_mask_and_a_model_swaps_every_dropout(ml100k_data, tmp_path):
+    from recbole_hybrid.model.fast_layers import FastDropout, fast_dropout_layers
+
+    x = torch.randn(4, 50, 64, requires_grad=True)
+    layer = FastDropout(0.3).train()
+    y = layer(x)
+    (g,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    assert torch.allclose(g * x, y)  # d y / d x is the scaled mask that made y
+    _, _, train, _, _ = ml100k_data
+    model = _model("HybridDiscrete", train, tmp_path)
+    keys = list(model.state_dict())
+    dropouts = sum(type(m) is torch.nn.Dropout for m in model.modules())
+    assert dropouts > 0 and fast_dropout_layers(model) == dropouts
+    assert not any(type(m) is torch.nn.Dropout for m in model.modules()) and list(model.state_dict()) == keys
+
+
+def test_a_run_with_fast_dropout_trains_with_it_and_is_another_run(tmp_path, tiny, monkeypatch):
+    from recbole_hybrid.model.fast_layers import FastDropout
+    from recbole_hybrid.quick_start.runner import run_experiment
+    from recbole_hybrid.trainer import trainer
+    from recbole_hybrid.utils.errors import ConfigError
+
+    seen = []
+    real_fit = trainer.fit_and_test
+
+    def fit_and_look(config, model, *args, **kwargs):
+        result = real_fit(config, model, *args, **kwargs)
+        seen.append({type(m) for m in model.modules() if isinstance(m, torch.nn.Dropout)})
+        return result
+
+    monkeypatch.setattr("recbole_hybrid.quick_start.runner.fit_and_test", fit_and_look)
+    settings = {**tiny, "train_mode": "sequence", "train_batch_size": 64}
+    records = {fast: run_experiment("SASRec", "ml-100k", [], {**settings, "fast_dropout": fast},
+                                    run_id=f"fastdrop-{fast}", log=lambda *_: None) for fast in (True, False)}
+    assert seen == [{FastDropout}, {torch.nn.Dropout}]
+    assert records[True]["fingerprint"] != records[False]["fingerprint"]  # other masks: another run
+    assert records[True]["config"]["fast_dropout"] is True
+    assert np.isfinite(records[True]["best_valid"]["ndcg@10"])
+    with bare_argv(), pytest.raises(ConfigError, match="fast_dropout=1 must be True or False"):
+        build_config("SASRec", "ml-100k", [], {**tiny, "fast_dropout": 1})

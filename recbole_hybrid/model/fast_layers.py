@@ -16,6 +16,14 @@ function:
 Outputs and gradients agree with RecBole's layers up to float summation order (tests/test_fused_layers.py).
 ``fuse_layers(model)`` swaps the class of every such layer of a model (parameters, buffers and ``state_dict`` keys
 stay those of the swapped layer: only ``__class__`` changes); ``fused_kernels(model)`` does it for a ``with`` block.
+
+``FastDropout`` (``fast_dropout: True``, ``fast_dropout_layers``) is not the same function: it is dropout with other
+masks. On a CPU, ``torch.bernoulli_`` draws one random number per element and was the largest single op of a
+sequence-mode epoch (about a fifth of it, most of it on the ``[B, heads, T, T]`` attention probabilities). Here one
+64-bit random word gives four 16-bit uniforms, an element is kept where its uniform lies above ``p`` rounded to a
+multiple of ``2**-16``, and kept elements are scaled by ``1 / q``, ``q`` the exact keep rate, so the layer's expected
+output is its input as with ``nn.Dropout``. The masks come from the same global generator (seeded runs repeat them),
+but they are other masks than ``nn.Dropout`` would draw.
 """
 
 from __future__ import annotations
@@ -59,6 +67,49 @@ class FusedFeedForward(FeedForward):
             return super().forward(input_tensor)
         hidden = F.gelu(self.dense_1(input_tensor))
         return self.LayerNorm(self.dropout(self.dense_2(hidden)) + input_tensor)
+
+
+#: Bits of one uniform draw of ``FastDropout``: its ``p`` is rounded to a multiple of ``2**-DROPOUT_BITS``.
+DROPOUT_BITS = 16
+
+
+def keep_scale(p: float) -> tuple[int, float]:
+    """``(threshold, scale)`` of ``FastDropout(p)``: an element is kept where its signed 16-bit uniform is
+    ``>= threshold``, with probability ``q = 1 - round(p * 2**16) / 2**16``, and then scaled by ``1 / q``."""
+    levels = 1 << DROPOUT_BITS
+    dropped = round(p * levels)
+    return dropped - levels // 2, levels / (levels - dropped)
+
+
+def dropout_mask(shape: torch.Size, p: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``[*shape]`` of ``dtype``: ``0`` where dropped, ``1 / q`` where kept (``keep_scale``), four elements per 64-bit
+    draw of the global generator."""
+    threshold, scale = keep_scale(p)
+    count = shape.numel()
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-(1 << 63), None)
+    uniforms = words.view(torch.int16)[:count].view(shape)
+    return (uniforms >= threshold).to(dtype).mul_(scale)
+
+
+class FastDropout(nn.Dropout):
+    """``nn.Dropout`` with masks of 16-bit uniforms (module docstring): an unbiased dropout at ``p`` rounded to
+    ``2**-16``, whose backward is one product with the saved mask."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """``[*]`` -> ``[*]``; the identity in eval mode or at ``p = 0``."""
+        if not self.training or self.p == 0:
+            return input
+        if self.p >= 1:
+            return super().forward(input)
+        return input * dropout_mask(input.shape, self.p, input.device, input.dtype)
+
+
+def fast_dropout_layers(model: nn.Module) -> int:
+    """Swap every ``nn.Dropout`` of ``model`` (that class exactly) for ``FastDropout``, in place; return how many."""
+    swapped = [module for module in model.modules() if type(module) is nn.Dropout]
+    for module in swapped:
+        module.__class__ = FastDropout
+    return len(swapped)
 
 
 #: RecBole's layer class -> its fused subclass.

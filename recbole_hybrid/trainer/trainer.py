@@ -28,7 +28,7 @@ from recbole_hybrid.trainer.fast import FastTrainer, resolve_trainer
 from recbole_hybrid.trainer.finite import check_finite
 from recbole_hybrid.model.graph import default_item_degrees
 from recbole_hybrid.data.history_caps import cap_summary
-from recbole_hybrid.model.fast_layers import fuse_layers
+from recbole_hybrid.model.fast_layers import fast_dropout_layers, fuse_layers
 from recbole_hybrid.utils.records import device_name, load_checkpoint, plain, save_checkpoint
 from recbole_hybrid.trainer.sequence import SequenceTrainer
 from recbole_hybrid.utils.progress_display import (NOTICEABLE_S, Steps, display_mode, format_seconds, phase,
@@ -94,7 +94,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
 
     Who trains each epoch follows ``train_mode`` and ``trainer`` (``build_epoch_trainer``). With
     ``config["fused_layers"]`` the model's RecBole Transformer layers are swapped for their fused forms first
-    (``fused_layers.fuse_layers``: the same function), and evaluation scores with them.
+    (``fused_layers.fuse_layers``: the same function), and evaluation scores with them; with
+    ``config["fast_dropout"]`` its ``nn.Dropout`` layers become ``FastDropout`` (other masks, ``fast_layers.py``).
 
     Returns:
         ``{"trainer", "epochs": [per-epoch dicts], "best_epoch", "best_valid", "best_valid_filter_seen", "test",
@@ -109,6 +110,8 @@ def fit_and_test(config, model, train_data, valid_data, test_data, run_dir: str 
     fused = config["fused_layers"]
     if fused:
         fuse_layers(model)
+    if config["fast_dropout"]:
+        fast_dropout_layers(model)
     which, trainer = build_epoch_trainer(config, model, train_data)
     seen_valid = SeenItems.from_datasets([train_data.dataset], valid_data._dataset)
     seen_test = None if test_data is None else SeenItems.from_datasets(
