@@ -188,3 +188,15 @@ def test_command_line_refuses_a_run_folder_made_with_other_settings(one_epoch, t
                                     f"settings (n_layers 1 -> 2)")
     assert result.stderr.count("\n") == 1
     assert isinstance(RunMismatchError("x"), UsageError)
+
+
+def test_a_record_older_than_graph_table_propagated_a_table_of_its_own():
+    """A shared-graph run differs from an older record without the key (a separate table, as every hybrid had):
+    the analysis must not pair HybridDiscrete-shared with the separate-table no-graph control as if only
+    gnn_layers differed."""
+    from recbole_hybrid.utils.fingerprint import differences
+
+    old = {"model": "HybridDiscrete", "gnn_layers": 0, "train_mode": "sequence"}
+    assert differences(old, {**old, "gnn_layers": 2, "graph_table": "shared"}) == {
+        "gnn_layers": (0, 2), "graph_table": ("separate", "shared")}
+    assert differences(old, {**old, "graph_table": "separate"}) == {}

@@ -45,9 +45,10 @@ NOT_DEFINING = frozenset({
 #: ``item_gate``: no hybrid gated its graph rows before it existed; ``alpha_mlp_init``: HybridContinuous started its
 #: hidden layer with the generic init, and its sequence-mode gradient reached a(L) only at each pass's
 #: representative length, before it existed; ``ce_bf16``: the CE ran in float32; ``fast_dropout``: every dropout
-#: was ``nn.Dropout``'s).
+#: was ``nn.Dropout``'s; ``graph_table``: every hybrid's graph propagated a table of its own).
 IMPLIED_WHEN_MISSING = {"train_mode": "prefix", "sequence_loss_weight": "batch", "item_gate": "none",
-                        "alpha_mlp_init": "recbole", "ce_bf16": False, "fast_dropout": False}
+                        "alpha_mlp_init": "recbole", "ce_bf16": False, "fast_dropout": False,
+                        "graph_table": "separate"}
 
 #: Keys that only ``train_mode: sequence`` reads: they define no number of a prefix-row run.
 SEQUENCE_ONLY = frozenset({"sequence_windows", "sequence_batching", "sequence_loss_weight", "sequence_alpha_tolerance",
