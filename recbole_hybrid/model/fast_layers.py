@@ -99,7 +99,7 @@ class FastDropout(nn.Dropout):
         """``[*]`` -> ``[*]``; the identity in eval mode or at ``p = 0``."""
         if not self.training or self.p == 0:
             return input
-        if self.p >= 1:
+        if round(self.p * (1 << DROPOUT_BITS)) >= 1 << DROPOUT_BITS:  # p rounds to 1: nothing is kept
             return super().forward(input)
         return input * dropout_mask(input.shape, self.p, input.device, input.dtype)
 
