@@ -207,6 +207,52 @@ def check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overri
             assert torch.allclose(grad, prefix_grads[name], atol=1e-5, rtol=1e-4), name
 
 
+@pytest.mark.parametrize("model_cls, overrides", [
+    (HybridDiscrete, {}), (HybridResidual, {"score_table": "fused"}),
+    (HybridContinuous, {"sequence_alpha_tolerance": 0.0005}), (HybridDiscrete, {"graph_table": "shared"}),
+], ids=["HybridDiscrete", "HybridResidual-fused", "HybridContinuous-tol0.0005", "HybridDiscrete-shared"])
+def test_backward_by_group_is_the_one_graph_step(ml100k_data, tmp_path, model_cls, overrides):
+    """``sequence_group_backward``: each a-group's pass backpropagated alone gives the one-graph step's loss and
+    gradients, with dropout on (the same masks, drawn in the same order) and the random streams left where the
+    one-graph step leaves them."""
+    _, _, train, _, _ = ml100k_data
+    steps = {}
+    for grouped in (False, True):
+        cfg, model = model_for(model_cls, train.dataset, tmp_path, hidden_dropout_prob=0.3, attn_dropout_prob=0.3,
+                               train_mode="sequence", train_batch_size=8, sequence_group_backward=grouped,
+                               **overrides)
+        model.train()
+        trainer = SequenceTrainer(cfg, model, train)
+        w = trainer.windows
+        starts = w.lengths[:, 0]  # windows from a history's start (L = 1, 2, ...) and windows further on
+        rows = torch.cat([(starts == 1).nonzero().squeeze(1)[:4], (starts > 1).nonzero().squeeze(1)[:4]])
+        torch.manual_seed(7)
+        trainer.passes = 0
+        loss = trainer.batch_loss(rows)
+        loss.backward()
+        steps[grouped] = (loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None},
+                          trainer.passes, torch.rand(3))
+    (joint_loss, joint, joint_passes, joint_next), (loss, grads, passes, after) = steps[False], steps[True]
+    assert passes == joint_passes > 1
+    assert math.isclose(loss, joint_loss, rel_tol=1e-6)
+    assert grads.keys() == joint.keys()
+    assert any(n.startswith("fusion.alpha_policy") for n in grads) == (model_cls is not HybridDiscrete)
+    for name, grad in grads.items():
+        assert torch.allclose(grad, joint[name], atol=1e-6, rtol=1e-5), name
+    assert torch.equal(after, joint_next)
+
+
+def test_backward_by_group_is_skipped_without_gradients(ml100k_data, tmp_path):
+    """Under ``torch.no_grad`` (a loss only read) the step is the one-graph one and backpropagates nothing."""
+    _, _, train, _, _ = ml100k_data
+    cfg, model = model_for(HybridDiscrete, train.dataset, tmp_path, train_mode="sequence", train_batch_size=8)
+    model.train()
+    trainer = SequenceTrainer(cfg, model, train)
+    with torch.no_grad():
+        loss = trainer.batch_loss(torch.arange(8))
+    assert torch.isfinite(loss) and all(p.grad is None for p in model.parameters())
+
+
 def test_continuous_groups_stay_within_tolerance():
     alpha = torch.sigmoid(torch.linspace(-2, 2, 200) ** 3)
     for tolerance in (0.0, 0.01, 0.05):
@@ -225,6 +271,7 @@ def test_continuous_groups_stay_within_tolerance():
     ("sequence_batching", "sorted", "sequence_batching='sorted' must be one of length, random"),
     ("sequence_loss_weight", "step", "sequence_loss_weight='step' must be one of target, batch"),
     ("ce_bf16", "yes", "ce_bf16='yes' must be True or False"),
+    ("sequence_group_backward", 1, "sequence_group_backward=1 must be True or False"),
 ])
 def test_unknown_sequence_settings_are_refused(key, value, message):
     with bare_argv(), pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -428,3 +475,16 @@ def test_fast_compile_compiles_the_encoder_in_place(ml100k_data, tmp_path):
     SequenceTrainer(cfg, model, train)
     assert model.trm_encoder._compiled_call_impl is not None
     assert list(model.state_dict()) == keys
+
+
+def test_backward_by_group_is_not_part_of_a_runs_identity():
+    """A run with the key on and one with it off (or recorded before it existed) are the same run: it changes
+    memory, not numbers."""
+    from recbole_hybrid.utils.fingerprint import run_settings, settings_hash
+
+    with bare_argv():
+        on, off = (build_config("HybridDiscrete", "ml-100k", [], {**TINY, "train_mode": "sequence",
+                                                                  "sequence_group_backward": value})
+                   for value in (True, False))
+    assert settings_hash(run_settings(on)) == settings_hash(run_settings(off))
+    assert "sequence_group_backward" not in run_settings(on)

@@ -29,6 +29,7 @@ position's ``a`` (``alpha_slots``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -107,6 +108,21 @@ def _middle(members: list[int], values: list[float], lo: float, hi: float) -> in
 
 
 @dataclass
+class GroupPlan:
+    """How one batch's positions are cut into ``a`` groups (``SequencePositions.plan``).
+
+    ``group [B, T]`` each position's group (-1 at padding); ``representative [G]`` the length whose ``a`` each group
+    uses; ``spread [G]`` True where a group's lengths take ``a`` from different parameters (its gradient is routed
+    to each position's own ``a(L)``); ``present`` the groups with a real position in the batch, in pass order.
+    """
+
+    group: torch.Tensor
+    representative: torch.Tensor
+    spread: list[bool]
+    present: list[int]
+
+
+@dataclass
 class PositionOutputs:
     """The outputs of a batch's real positions, in an order of the passes (not the windows' order).
 
@@ -150,38 +166,54 @@ class SequencePositions:
             index = real.view(-1).nonzero().squeeze(1)
             return PositionOutputs(hidden.reshape(-1, hidden.size(-1))[index], index, None, None, 1)
 
-        model = self.model
-        policy = model.fusion.alpha_policy
-        max_len = model.max_seq_length
-        all_lengths = torch.arange(1, max_len + 1, device=items.device)
+        plan = self.plan(items, lengths)
+        rep_alpha = self.model.fusion.alpha_policy(plan.representative)  # [G], differentiable
+        graph = self.model.graph_table()
+        parts = list(self.group_outputs(items, lengths, plan, rep_alpha, graph))
+        return PositionOutputs(torch.cat([part.hidden for part in parts]), torch.cat([part.index for part in parts]),
+                               torch.cat([part.alpha for part in parts]), graph, len(parts))
+
+    def plan(self, items: torch.Tensor, lengths: torch.Tensor) -> GroupPlan:
+        """The ``a`` groups of a hybrid's positions ``lengths [B, T]`` (``alpha_groups``), read without gradients."""
+        policy = self.model.fusion.alpha_policy
+        all_lengths = torch.arange(1, self.model.max_seq_length + 1, device=items.device)
         slots = alpha_slots(policy, all_lengths)
         with torch.no_grad():  # grouping only reads the values
             exact_slots = slots if self.tolerance == 0 and hasattr(policy, "alpha_slot") else None
             group_of_length, representative = alpha_groups(policy(all_lengths), self.tolerance, exact_slots)
         group_of_length = group_of_length.to(items.device)
-        group = group_of_length[lengths]  # [B, T], -1 at padding
-        rep_alpha = policy(representative.to(items.device))  # [G], differentiable
         # True: the group's lengths take a(L) from different parameters, so its gradient must be routed
         spread = [bool(slots[group_of_length[1:] == g].unique().numel() > 1) for g in range(len(representative))]
-        graph = model.graph_table()
+        group = group_of_length[lengths]  # [B, T], -1 at padding
+        return GroupPlan(group, representative.to(items.device), spread, torch.unique(group[lengths > 0]).tolist())
+
+    def group_outputs(self, items: torch.Tensor, lengths: torch.Tensor, plan: GroupPlan, rep_alpha: torch.Tensor,
+                      graph: torch.Tensor | None) -> Iterator[PositionOutputs]:
+        """One ``PositionOutputs`` per group of ``plan`` present in the batch, in pass order, each from its own
+        Transformer pass: a caller may backpropagate one before the next pass runs, so that only one pass's
+        activations are held at a time.
+
+        Args:
+            items, lengths: as ``__call__``.
+            plan: ``self.plan(items, lengths)``.
+            rep_alpha: ``[G]`` the ``a`` of each group's representative length (differentiable or a leaf).
+            graph: the model's ``graph_table()`` (or a leaf standing for it).
+        """
+        model = self.model
+        group = plan.group
         width = items.size(1)
         positions = torch.arange(width, device=items.device)
-        hidden, index, alpha = [], [], []
-        present = torch.unique(group[real]).tolist()
-        for g in present:
+        for g in plan.present:
             in_group = group == g  # [B, T]
             rows = in_group.any(1).nonzero().squeeze(1)
             cut = int(positions[in_group.any(0)].max()) + 1
             take = in_group[rows, :cut]  # [R, cut]
-            if spread[g]:
+            if plan.spread[g]:
                 out = self._own_alpha_gradient(items[rows, :cut], lengths[rows, :cut], take, rep_alpha[g], graph)
             else:
                 out = model.hidden_states(items[rows, :cut], rep_alpha[g].expand(rows.numel()), graph)[take]
-            hidden.append(out)
             flat = rows.unsqueeze(1) * width + positions[:cut].unsqueeze(0)  # [R, cut]
-            index.append(flat[take])
-            alpha.append(rep_alpha[g].expand(int(take.sum())))
-        return PositionOutputs(torch.cat(hidden), torch.cat(index), torch.cat(alpha), graph, len(present))
+            yield PositionOutputs(out, flat[take], rep_alpha[g].expand(int(take.sum())), graph, 1)
 
     def _own_alpha_gradient(self, items: torch.Tensor, lengths: torch.Tensor, take: torch.Tensor,
                             alpha: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,8 @@ def check_sequence_config(config, model_cls: type) -> None:
     if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
                                   or not 0 <= tolerance <= 1):
         raise ConfigError(f"sequence_alpha_tolerance={tolerance!r} must be a number in [0, 1]")
+    if not isinstance(config["sequence_group_backward"], bool):
+        raise ConfigError(f"sequence_group_backward={config['sequence_group_backward']!r} must be True or False")
     if not isinstance(config["ce_bf16"], bool):
         raise ConfigError(f"ce_bf16={config['ce_bf16']!r} must be True or False")
     if config["ce_bf16"] and (mode != "sequence" or config["loss_type"] != "CE"):
@@ -76,7 +78,8 @@ class SequenceTrainer(DeviceTrainer):
     Args:
         config: RecBole ``Config``; reads what ``DeviceTrainer`` reads, ``train_batch_size`` (windows per step),
             ``sequence_windows``, ``sequence_batching``, ``sequence_loss_weight``, ``sequence_alpha_tolerance``,
-            ``loss_type``, ``ce_bf16``, ``fast_compile`` (``torch.compile`` of the model's Transformer encoder).
+            ``loss_type``, ``ce_bf16``, ``sequence_group_backward``, ``fast_compile`` (``torch.compile`` of the
+            model's Transformer encoder).
         model: RecBole's ``SASRec`` or a hybrid, already on ``config["device"]``.
         train_data: RecBole's training ``DataLoader``; its dataset's prefix rows are regrouped into windows.
     """
@@ -99,6 +102,7 @@ class SequenceTrainer(DeviceTrainer):
         self.chunked_ce = True  # model/loss.py's chunked CE where the scores allow it (benchmarks switch it off to compare)
         self.ce_bf16 = bool(config["ce_bf16"])
         self.passes = 0  # Transformer passes in the last epoch (more than its steps when a(L) needs groups)
+        self.group_backward = bool(config["sequence_group_backward"])
 
     def __len__(self) -> int:
         """Steps per epoch: ``ceil(windows / batch)``."""
@@ -130,8 +134,46 @@ class SequenceTrainer(DeviceTrainer):
     def batch_loss(self, rows: torch.Tensor) -> torch.Tensor:
         """The loss of windows ``rows [B]``: the mean over their real positions, times ``positions / mean positions
         per step`` when every target weighs the same (``sequence_loss_weight: target``)."""
+        if self.group_backward and self.positions.hybrid and self.bpr is None and self.chunked_ce \
+                and torch.is_grad_enabled():
+            return self._backward_by_group(rows)
         loss, positions = self._mean_loss(rows)
         return loss * (positions / self.positions_per_step) if self.per_target else loss
+
+    def _backward_by_group(self, rows: torch.Tensor) -> torch.Tensor:
+        """``batch_loss`` of a hybrid, each ``a`` group's part backpropagated as soon as its pass is done.
+
+        The loss is a sum over positions, so each group's share (its positions' CE sum over the step's divisor) can be
+        backpropagated alone, and only one pass's activations are held at a time. The graph table and the groups'
+        ``a`` are computed once and enter the passes as detached leaves that collect their gradients; the returned
+        loss carries those gradients back to the graph's and the policy's parameters when the caller backpropagates
+        it. Its value and every gradient are those of the one-graph loss, up to float summation order; the passes
+        draw their dropout masks in the same order.
+        """
+        w = self.windows
+        width = int((w.lengths[rows] > 0).sum(1).max())  # the batch's longest window
+        items, targets, lengths = w.items[rows, :width], w.targets[rows, :width], w.lengths[rows, :width]
+        n_real = int((lengths > 0).sum())
+        divisor = self.positions_per_step if self.per_target else n_real
+        positions = self.positions
+        plan = positions.plan(items, lengths)
+        rep_alpha = self.model.fusion.alpha_policy(plan.representative)  # [G]
+        graph = self.model.graph_table()
+        rep_leaf = rep_alpha.detach().requires_grad_(rep_alpha.requires_grad)
+        graph_leaf = None if graph is None else graph.detach().requires_grad_(graph.requires_grad)
+        flat_targets = targets.reshape(-1)
+        total = torch.zeros((), device=items.device)
+        for out in positions.group_outputs(items, lengths, plan, rep_leaf, graph_leaf):
+            self.passes += 1
+            target = flat_targets[out.index]
+            part = linear_cross_entropy(*self.ce_operands(out), target, bf16=self.ce_bf16) * (target.numel() / divisor)
+            part.backward()
+            total = total + part.detach()
+        carried = [(rep_alpha, rep_leaf), (graph, graph_leaf)]
+        for value, leaf in carried:  # their gradients reach the parameters upstream when the caller backpropagates
+            if leaf is not None and leaf.grad is not None:
+                total = total + (value * leaf.grad).sum() - (value.detach() * leaf.grad).sum()
+        return total
 
     def _mean_loss(self, rows: torch.Tensor) -> tuple[torch.Tensor, int]:
         """The mean loss over the real positions of windows ``rows [B]``, and their number."""

@@ -28,8 +28,9 @@ NOT_DEFINING = frozenset({
     "port",
     # what is displayed or logged
     "state", "show_progress", "log_wandb", "wandb_project", "loss_decimal_place", "metric_decimal_place",
-    # speed only: the same numbers at any value (fused_layers: the same function and dropout masks, other kernels)
-    "eval_batch_size", "fast_check_every", "fused_layers",
+    # speed or memory only: the same numbers at any value (fused_layers: the same function and dropout masks, other
+    # kernels; sequence_group_backward: the same loss and masks, each a-group's pass backpropagated alone)
+    "eval_batch_size", "fast_check_every", "fused_layers", "sequence_group_backward",
     # the budget: may be raised on resume
     "epochs",
     # evaluation after selection that changes no number of the run, only adds the capped tests (history_caps)
