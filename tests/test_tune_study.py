@@ -361,6 +361,39 @@ def test_driver_hands_a_stop_to_the_running_search_and_starts_no_other(tmp_path)
     assert (log.parent / "niceness").read_text() == "0"  # trials run at the script's niceness, not Ray's 15
 
 
+FLAKY_SEARCH = """\
+import os, sys
+args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
+calls = os.path.join(os.environ["FAKE_LOG"])
+open(calls, "a").write(" ".join(sys.argv[1:]) + "\\n")
+os.makedirs(os.path.join(args["--storage_path"], args["--name"]), exist_ok=True)  # Ray's folder, as a real search
+if len(open(calls).read().splitlines()) < int(os.environ["FAKE_FAILURES"]) + 1:
+    sys.exit(1)  # Ray ended the search (its memory monitor killed a trial's actor)
+out = os.path.join(os.environ["FAKE_TRIALS"], "SASRec")
+os.makedirs(out, exist_ok=True)
+open(os.path.join(out, "SASRec-ml-1m.yaml"), "w").write("")
+"""
+
+
+@pytest.mark.parametrize("failures, retries, code", [(2, 3, 0), (3, 2, 1)])
+def test_driver_continues_a_search_that_failed_up_to_its_retries(tmp_path, failures, retries, code):
+    fake = write(tmp_path / "flaky.py", FLAKY_SEARCH)
+    write(tmp_path / "python", f"#!/bin/sh\nexec {sys.executable} {fake} \"$@\"\n").chmod(0o755)
+    log = tmp_path / "calls.log"
+    done = driver(tmp_path, PYTHON=f"{tmp_path}/python", STUDY_MODELS="sasrec", STUDY_RETRIES=str(retries),
+                  STUDY_RETRY_WAIT_S="0", FAKE_LOG=str(log), FAKE_FAILURES=str(failures),
+                  FAKE_TRIALS=str(tmp_path / "trials"))
+    calls = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]  # without search.py's path
+    assert done.returncode == code, done.stdout + done.stderr
+    assert len(calls) == min(failures, retries) + 1
+    assert "--resume" not in calls[0] and all(c.startswith("--resume --name=ml-1m-2026-12-03-sasrec")
+                                              for c in calls[1:])
+    if code:
+        assert f"failed (exit 1) {retries + 1} times" in done.stderr
+    else:
+        assert "retry 2 of 3" in done.stderr and (tmp_path / "trials" / "SASRec" / "SASRec-ml-1m.yaml").is_file()
+
+
 # ---- a search rebuilt from its trials.csv (Ray) ----
 
 def test_a_search_whose_ray_folder_is_gone_is_rebuilt_from_its_trials_csv_without_rerunning_finished_trials(

@@ -16,6 +16,8 @@
 #   STUDY_MODELS           the spaces to run, in order (default: the four above)
 #   STUDY_MAX_CONCURRENT   trials at once (default 2)      STUDY_CPUS_PER_TRIAL   CPUs per trial (default 1)
 #   STUDY_GPUS_PER_TRIAL   GPUs per trial (default: the search's, 1 where Ray sees a GPU, else 0)
+#   STUDY_RETRIES          a search that fails is continued (--resume) up to this many times (default 3),
+#   STUDY_RETRY_WAIT_S     after this many seconds (default 60)
 #   STUDY_DRY_RUN=1        print each search's command line instead of running it
 #   PYTHON                 the interpreter (default: the checkout's .venv/bin/python where it exists, else python)
 # Trials land in tune/ml-1m/2026-12-03/trials/<Model>/ (trials.csv and curves.csv rewritten as each trial ends:
@@ -87,16 +89,31 @@ for space in ${STUDY_MODELS:-sasrec hybriddiscrete hybridcontinuous hybridresidu
             --max_concurrent="${STUDY_MAX_CONCURRENT:-2}" --cpus_per_trial="${STUDY_CPUS_PER_TRIAL:-1}"
             ${STUDY_GPUS_PER_TRIAL:+--gpus_per_trial="$STUDY_GPUS_PER_TRIAL"}
             --name="$name" --storage_path="$state" --out_dir="$out" --tuned_dir="$out")
-    if [ -d "$state/$name" ]; then
-        echo "$label: continuing $state/$name"
-        search --resume --name="$name" --storage_path="$state"  # the search's own saved options
-    elif [ -f "$out/trials.csv" ]; then
-        echo "$label: Ray folder $state/$name gone: rebuilding from $out/trials.csv"
-        search "${budget[@]}" --rebuild_from="$out/trials.csv"
-    else
-        echo "$label: starting"
-        search "${budget[@]}"
-    fi
+    retries="${STUDY_RETRIES:-3}" attempt=0
+    while :; do
+        status=0
+        if [ -d "$state/$name" ]; then
+            echo "$label: continuing $state/$name"
+            search --resume --name="$name" --storage_path="$state" || status=$?  # the search's own saved options
+        elif [ -f "$out/trials.csv" ]; then
+            echo "$label: Ray folder $state/$name gone: rebuilding from $out/trials.csv"
+            search "${budget[@]}" --rebuild_from="$out/trials.csv" || status=$?
+        else
+            echo "$label: starting"
+            search "${budget[@]}" || status=$?
+        fi
+        if [ "$status" = 0 ] || [ "$stopping" = 1 ]; then break; fi
+        # A search that dies (Ray ends the whole search when its memory monitor kills a trial's actor) continues
+        # from what it saved, as a restart by hand would.
+        if [ "$attempt" -ge "$retries" ]; then
+            echo "$label: the search failed (exit $status) $((attempt + 1)) times: stopped" >&2
+            exit "$status"
+        fi
+        attempt=$((attempt + 1))
+        echo "$label: the search failed (exit $status): again in ${STUDY_RETRY_WAIT_S:-60} s (retry $attempt of $retries)" >&2
+        sleep "${STUDY_RETRY_WAIT_S:-60}" & wait $! || true  # a stop (TERM) interrupts the wait
+        if [ "$stopping" = 1 ]; then break; fi
+    done
     if [ "$stopping" = 1 ] || { [ "${STUDY_DRY_RUN:-0}" != 1 ] && [ ! -f "$tuned" ]; }; then
         echo "$label: stopped before its last trial; run this script again to continue it" >&2
         exit 130
