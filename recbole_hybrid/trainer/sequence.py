@@ -173,7 +173,8 @@ class SequenceTrainer(DeviceTrainer):
         for value, leaf in carried:  # their gradients reach the parameters upstream when the caller backpropagates
             if leaf is not None and leaf.grad is not None:
                 total = total + (value * leaf.grad).sum() - (value.detach() * leaf.grad).sum()
-        return total
+        # with nothing to carry (a frozen graph, a constant a) the caller's backward() still needs a graph to run
+        return total if total.requires_grad else total.requires_grad_()
 
     def _mean_loss(self, rows: torch.Tensor) -> tuple[torch.Tensor, int]:
         """The mean loss over the real positions of windows ``rows [B]``, and their number."""
