@@ -110,7 +110,8 @@ for space in ${STUDY_MODELS:-sasrec hybriddiscrete hybridcontinuous hybridresidu
             exit "$status"
         fi
         attempt=$((attempt + 1))
-        echo "$label: the search failed (exit $status): again in ${STUDY_RETRY_WAIT_S:-60} s (retry $attempt of $retries)" >&2
+        echo "$label: the search failed (exit $status): again in ${STUDY_RETRY_WAIT_S:-60} s" \
+             "(retry $attempt of $retries)" >&2
         sleep "${STUDY_RETRY_WAIT_S:-60}" & wait $! || true  # a stop (TERM) interrupts the wait
         if [ "$stopping" = 1 ]; then break; fi
     done
