@@ -68,8 +68,14 @@ def device_name(device: torch.device | str) -> str:
     return f"CPU {cpu_name()} ({os.cpu_count()} cores)"
 
 
-def versions() -> dict[str, str]:
-    """Versions of everything that can change a number, and the project's git commit."""
+#: The checkout's paths whose uncommitted changes can change a number (``versions()["git_dirty"]``); trial rows and
+#: results written beside a running job are not among them.
+CODE_PATHS = ("recbole_hybrid", "properties", "benchmarks", "run.py", "tune/search.py", "tune/throughput.py")
+
+
+def versions() -> dict[str, str | bool | None]:
+    """Versions of everything that can change a number, the project's git commit, and whether the code differed
+    from it (``git_dirty``: uncommitted changes to ``CODE_PATHS``; None outside a checkout)."""
     import numpy
     import pandas
     import recbole
@@ -79,16 +85,20 @@ def versions() -> dict[str, str]:
     from recbole_hybrid.version import __version__
 
     root = source_root()  # an installed copy has no commit of its own: its version says what it is
-    commit = None
+    commit, dirty = None, None
     if root is not None:
         try:
             commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                     timeout=5).stdout.strip() or None
+            if commit is not None:
+                changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                                         cwd=root, capture_output=True, text=True, timeout=5)
+                dirty = bool(changed.stdout.strip()) if changed.returncode == 0 else None
         except (OSError, subprocess.SubprocessError):
             pass
     return {"python": platform.python_version(), "torch": torch.__version__, "recbole": recbole.__version__,
             "numpy": numpy.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
-            "recbole_hybrid": __version__, "git_commit": commit}
+            "recbole_hybrid": __version__, "git_commit": commit, "git_dirty": dirty}
 
 
 def write_json(path: str | Path, data: dict) -> Path:
