@@ -15,9 +15,11 @@ import yaml
 from recbole.data import create_dataset, data_preparation
 
 from recbole_hybrid.data.atomic import check_dataset_files, fetch_dataset
+from recbole_hybrid.data.lists import drop_unread_lists
 from recbole_hybrid.utils.compat import init_seed
 from recbole_hybrid.config import build_config, resolve_model
 from recbole_hybrid.trainer.modes import AUTO_KEYS
+from recbole_hybrid.trainer.positions import supports_sequence_mode
 from recbole_hybrid.utils.errors import RunMismatchError
 from recbole_hybrid.metrics import CUTOFFS, METRICS
 from recbole_hybrid.utils.fingerprint import IMPLIED_WHEN_MISSING, describe, differences, run_settings, settings_hash
@@ -63,6 +65,8 @@ def load_data(config):
                f"(RecBole's filters, sequences and split)"):
         dataset = create_dataset(config)
         splits = data_preparation(config, dataset)
+        if supports_sequence_mode(resolve_model(config["model"])):  # they read the item list only
+            drop_unread_lists(dataset, splits)
     return dataset, *splits
 
 
