@@ -215,10 +215,20 @@ def test_trials_log_writes_each_ended_trial_and_keeps_its_state(tmp_path):
     trial.last_result = {"epoch": 3, "time_total_s": 9.0, "node_id": "n", "gpu_ids": ""}
     log.on_trial_complete(0, [trial], trial)
     rows = read_trials_csv(tmp_path / "trials.csv")
-    assert [(r["trial_id"], r[METRIC], r["best_epoch"], r["epochs"]) for r in rows] == \
-        [("new_1", "0.35", "2", "3"), ("old_1", "0.25", "3", "")]
+    # sorted by score; 'ended' says the order: old_1, a row from before the column, ended first
+    assert [(r["trial_id"], r[METRIC], r["best_epoch"], r["epochs"], r["ended"]) for r in rows] == \
+        [("new_1", "0.35", "2", "3", "2"), ("old_1", "0.25", "3", "", "")]
     assert read_curves_csv(tmp_path / "curves.csv") == {"old_1": [(1, 0.2), (3, 0.25)],
                                                          "new_1": [(1, 0.1), (2, 0.35), (3, 0.2)]}
+    other = SimpleNamespace(trial_id="new_2", config={"learning_rate": 0.003}, last_result={"epoch": 1})
+    log.on_trial_error(0, [other], other)
+    log.on_trial_complete(0, [trial], trial)  # new_1 ends again (a restarted trial): it keeps its place
+    assert {r["trial_id"]: r["ended"] for r in read_trials_csv(tmp_path / "trials.csv")} == \
+        {"new_1": "2", "new_2": "3", "old_1": ""}
+    numbered = TrialsLog(tmp_path, kept=[{"trial_id": "a", "status": "OK", "ended": "5"}, {"trial_id": "b",
+                                                                                         "status": "OK", "ended": "1"}])
+    numbered.on_trial_complete(0, [other], other)  # after the kept rows' highest place, not their count
+    assert numbered.rows["new_2"]["ended"] == 6
     restored = TrialsLog(tmp_path)
     restored.set_state(log.get_state())
     assert restored.rows == log.rows and restored.curves == log.curves
@@ -414,6 +424,7 @@ def test_a_search_whose_ray_folder_is_gone_is_rebuilt_from_its_trials_csv_withou
     csv_path = tmp_path / "out" / "trials.csv"
     before = {r["trial_id"]: r for r in read_trials_csv(csv_path)}
     assert len(before) == 2 and all(r["status"] == "OK" and float(r[METRIC]) > 0 for r in before.values())
+    assert sorted(r["ended"] for r in before.values()) == ["1", "2"]  # the order they ended, in the final CSV too
     assert set(read_curves_csv(tmp_path / "out" / "curves.csv")) == set(before)
     # what --resume replays at ASHA's rungs: the experiment's trials, ended; resuming the finished search runs
     # nothing and writes the same rows
@@ -438,6 +449,7 @@ def test_a_search_whose_ray_folder_is_gone_is_rebuilt_from_its_trials_csv_withou
     after = {r["trial_id"]: r for r in read_trials_csv(csv_path)}
     assert set(after) == {*before, new_id}
     assert all(after[t] == before[t] for t in before)  # the old rows as they were, text for text
+    assert after[new_id]["ended"] == "3"  # after the rebuilt search's kept trials
     assert set(read_curves_csv(tmp_path / "out" / "curves.csv")) == set(after)
     saved = json.loads((tmp_path / "ray" / "study" / SPEC_FILE).read_text())
     assert saved["options"]["rebuild_from"] == str(csv_path) and len(saved["spec"]["rebuilt"]["rows"]) == 2

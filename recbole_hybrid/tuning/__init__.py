@@ -7,6 +7,7 @@
 - ``cluster``: starting or joining Ray, shipping the code to workers, per-node resource checks
 - ``storage``: the storage path, a folder or a URI
 - ``throughput``: trials per hour at 1, 2, 4 trials per GPU
+- ``backfill``: the ``ended`` column of a trials CSV from before it, from the file's git history (no Ray import)
 
 Imports run one way: ``search`` uses the others, ``report`` uses ``trial``, ``throughput`` uses ``search``; nothing
 imports ``search`` but ``throughput``.

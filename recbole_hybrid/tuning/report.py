@@ -23,8 +23,10 @@ from recbole_hybrid.tuning.trial import METRIC
 
 #: Where each trial ran (``trial.placement``, from its last report): columns of the trials CSV.
 PLACEMENT = ("node_id", "gpu_ids")
-#: The trials CSV's columns that are not the trial's sampled config.
-ROW_COLUMNS = ("trial_id", "status", METRIC, "best_epoch", "epochs", "time_s", *PLACEMENT)
+#: The trials CSV's columns that are not the trial's sampled config. ``ended``: the trial's place in the order in
+#: which the search's trials ended (1 = first; the CSV itself is sorted by score), what a study's best-so-far curve
+#: follows (``analysis/study.py``).
+ROW_COLUMNS = ("trial_id", "status", METRIC, "best_epoch", "epochs", "time_s", "ended", *PLACEMENT)
 #: ``status`` of a trial that ended (``ERROR``: after its ``max_failures`` restarts); ``UNFINISHED`` only in the
 #: CSV an interrupted search writes, for trials it will continue on ``--resume``.
 FINISHED = ("OK", "ERROR")
@@ -32,9 +34,10 @@ UNFINISHED = "UNFINISHED"
 
 
 def trial_row(trial_id: str, error: bool, config: dict[str, Any], history: list[tuple[int, float]],
-              last: dict[str, Any], status: str | None = None) -> dict[str, Any]:
+              last: dict[str, Any], status: str | None = None, ended: int | None = None) -> dict[str, Any]:
     """A trials CSV row: id, status, sampled config, best ``METRIC`` (the first epoch that reached it), epochs
-    trained, time, where it ran (node, GPUs), and ``history`` (``(epoch, METRIC)`` pairs, not written to the CSV)."""
+    trained, time, its place in the order trials ended (None while it has not), where it ran (node, GPUs), and
+    ``history`` (``(epoch, METRIC)`` pairs, not written to the CSV)."""
     scored = [(int(epoch), float(value)) for epoch, value in history if value is not None and not math.isnan(value)]
     top = max(scored, key=lambda point: point[1]) if scored else None  # max keeps the first of equal values
     return {
@@ -45,13 +48,16 @@ def trial_row(trial_id: str, error: bool, config: dict[str, Any], history: list[
         "best_epoch": None if top is None else top[0],
         "epochs": int(last.get("epoch", 0)),
         "time_s": float(last.get("time_total_s", 0.0)),
+        "ended": ended,
         **{key: last.get(key) for key in PLACEMENT},
         "history": scored,
     }
 
 
-def trial_rows(results, unfinished: set[str] = frozenset()) -> list[dict[str, Any]]:
-    """One ``trial_row`` per trial of a Ray ``ResultGrid``; trials in ``unfinished`` get status ``UNFINISHED``.
+def trial_rows(results, unfinished: set[str] = frozenset(), ended: dict[str, int] | None = None
+               ) -> list[dict[str, Any]]:
+    """One ``trial_row`` per trial of a Ray ``ResultGrid``; trials in ``unfinished`` get status ``UNFINISHED``, the
+    others their place in the order trials ended from ``ended`` (``ended_order``: the ``TrialsLog``'s CSV).
 
     Ray's own tables give the numbers: ``Result.metrics_dataframe`` each trial's curve (its best ``METRIC`` and
     epoch), ``get_dataframe()`` its last report. A trial that failed before its first report has a row with empty
@@ -63,10 +69,17 @@ def trial_rows(results, unfinished: set[str] = frozenset()) -> list[dict[str, An
         trial_id = (result.metrics or {}).get("trial_id") or Path(str(result.path)).name
         history = result.metrics_dataframe
         has_curve = history is not None and METRIC in history and "epoch" in history
+        done = trial_id not in unfinished
         rows.append(trial_row(trial_id, bool(result.error), result.config,
                               [] if not has_curve else list(zip(history["epoch"], history[METRIC])),
-                              last.get(trial_id, {}), UNFINISHED if trial_id in unfinished else None))
+                              last.get(trial_id, {}), None if done else UNFINISHED,
+                              (ended or {}).get(trial_id) if done else None))
     return rows
+
+
+def ended_order(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """``{trial_id: place in the order trials ended}`` of rows that have one (typed, or as text read back)."""
+    return {row["trial_id"]: int(row["ended"]) for row in rows if row.get("ended") not in (None, "")}
 
 
 def _by_trial(frame) -> dict[str, dict[str, Any]]:
@@ -159,8 +172,14 @@ class TrialsLog(Callback):
 
     def _ended(self, trial, error: bool) -> None:
         history = sorted(self.curves.get(trial.trial_id, {}).items())
+        before = self.rows.get(trial.trial_id)
+        if before is not None and before.get("ended") is not None:  # a trial that ends again keeps its place
+            place = before["ended"]
+        else:  # after every trial that ended before it, numbered or not (rows of a CSV from before the column)
+            others = [*self.kept, *(r for key, r in self.rows.items() if key != trial.trial_id)]
+            place = 1 + max([len(others), *ended_order(others).values()])
         self.rows[trial.trial_id] = trial_row(trial.trial_id, error, trial.config, history,
-                                              trial.last_result or {})
+                                              trial.last_result or {}, ended=place)
         rows = [*self.kept, *self.rows.values()]
         write_trials_csv(rows, Path(self.out_dir) / "trials.csv")
         write_curves_csv(rows, Path(self.out_dir) / "curves.csv")

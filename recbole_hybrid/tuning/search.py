@@ -31,9 +31,9 @@ from recbole_hybrid.plugin import is_plugin_model
 from recbole_hybrid.tuning import storage
 from recbole_hybrid.tuning.cluster import (TuneSetupError, check_resources, default_gpus_per_trial, init_ray,
                                            node_resources)
-from recbole_hybrid.tuning.report import (FINISHED, ROW_COLUMNS, TrialsLog, best_row, plot_curves, read_curves_csv,
-                                          read_trials_csv, trial_rows, write_curves_csv, write_trials_csv,
-                                          write_tuned_properties)
+from recbole_hybrid.tuning.report import (FINISHED, ROW_COLUMNS, TrialsLog, best_row, ended_order, plot_curves,
+                                          read_curves_csv, read_trials_csv, trial_rows, write_curves_csv,
+                                          write_trials_csv, write_tuned_properties)
 from recbole_hybrid.tuning.space import (RandomSampler, SpaceError, ValidOnly, build_searcher, config_problem,
                                          dead_values, load_space, point_from_row, resolve_space,
                                          resolved_auto_settings)
@@ -407,8 +407,9 @@ def run_search(opts: SearchOptions, log=print) -> dict[str, Any]:
         ray.shutdown()
     unfinished = set(unfinished_trials(opts.experiment_dir))
     kept = kept_rows(spec)
-    rows = trial_rows(results, unfinished)
     out = Path(opts.out_dir)
+    logged = out / "trials.csv"  # the TrialsLog's, rewritten as each trial ended: the order in which they did
+    rows = trial_rows(results, unfinished, ended_order(read_trials_csv(logged)) if logged.is_file() else {})
     summary: dict[str, Any] = {"rows": rows, "fit_s": fit_s, "finished": not unfinished}
     summary["csv"] = write_trials_csv([*kept, *rows], out / "trials.csv")
     write_curves_csv([*kept, *rows], out / "curves.csv")
