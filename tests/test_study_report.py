@@ -40,7 +40,7 @@ def study(tmp_path):
 
 def test_budget_counts_ended_trials_in_the_order_they_ended(study):
     trials = load_study(study)
-    assert list(trials) == ["HybridDiscrete", "SASRec"]
+    assert list(trials) == ["SASRec", "HybridDiscrete"]  # the baseline first
     assert [t.trial_id for t in trials["SASRec"]] == ["a3", "b7", "c1"]  # by 'ended'; UNFINISHED left out
     assert [t.trial_id for t in trials["HybridDiscrete"]] == ["h1", "h0"]
     assert best_so_far(trials["SASRec"], 1.0) == [(1, 0.5, 0.10), (2, 2.5, 0.12), (3, 2.5 + 60 / 3600, 0.12)]
@@ -68,10 +68,10 @@ def test_the_best_configurations_stand_side_by_side(study):
         writer.writerow(["h0", "OK", 0.000123456, 0.11, 12, 24, 3600.0, 1, "n1", "", 7])
     study_report(study)
     text = (study / "README.md").read_text()
-    assert "| setting | HybridDiscrete | SASRec |" in text
-    assert "| best validation NDCG@10 | 0.1100 | 0.1200 |" in text
-    assert "| at epoch | 12 | 3 |" in text and "| trial | h0 | b7 |" in text
-    assert "| `L_short` | 7 | - |" in text and "| `learning_rate` | 0.000123 | 0.001 |" in text
+    assert "| setting | SASRec | HybridDiscrete |" in text
+    assert "| best validation NDCG@10 | 0.1200 | 0.1100 |" in text
+    assert "| at epoch | 3 | 12 |" in text and "| trial | b7 | h0 |" in text
+    assert "| `L_short` | - | 7 |" in text and "| `learning_rate` | 0.001 | 0.000123 |" in text
     assert "node_id" not in text and "`best_epoch`" not in text  # where it ran and when it peaked are no settings
 
 
