@@ -747,8 +747,8 @@ def test_a_tuned_summary_carries_its_studys_figure_and_best_configurations(tmp_p
     study = tmp_path / "tune" / "2026-12-03"
     (study / "trials" / "SASRec").mkdir(parents=True)
     (study / "trials" / "SASRec" / "trials.csv").write_text(
-        "trial_id,status,learning_rate,valid_ndcg@10,best_epoch,epochs,time_s,node_id,gpu_ids\n"
-        "t_00000,OK,0.001,0.15,40,60,3600,n1,\n")
+        "trial_id,status,learning_rate,valid_ndcg@10,best_epoch,epochs,time_s,node_id,gpu_ids,ended\n"
+        "t_00000,OK,0.001,0.15,40,60,3600,n1,,1\n")
     (study / "README.md").write_text(f"{MARKERS[0]}\n{MARKERS[1]}\n")
     begin, end = summary_markers("ml-1m", "paper")
     target = tmp_path / "README.md"
