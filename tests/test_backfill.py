@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT_ROOT
-from recbole_hybrid.tuning.backfill import FINISHED, BackfillError, ended_from_git, history_order
+from recbole_hybrid.tuning.backfill import BackfillError, ended_from_git, history_order
 
 COLUMNS = ["trial_id", "status", "valid_ndcg@10", "epochs", "time_s", "node_id"]
 
@@ -92,10 +92,3 @@ def test_bad_input_is_one_line_and_leaves_the_file_as_it_was(repo, tmp_path):
     done = subprocess.run([sys.executable, str(PROJECT_ROOT / "tune" / "ended_from_git.py"), str(other)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout.strip().startswith("error: ") and len(done.stdout.splitlines()) == 1
-
-
-def test_the_finished_statuses_are_the_searchs_own():
-    """The backfill repeats the search's ``FINISHED`` (it may not import Ray): they must stay the same."""
-    from recbole_hybrid.tuning.report import FINISHED as SEARCH_FINISHED
-
-    assert FINISHED == SEARCH_FINISHED

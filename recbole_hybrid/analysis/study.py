@@ -33,12 +33,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from recbole_hybrid.analysis.runs import AnalysisError  # noqa: E402
 from recbole_hybrid.analysis.summary import write_summary  # noqa: E402
+from recbole_hybrid.utils.trials import FINISHED  # noqa: E402
 
 #: The trials CSV's score column: best validation NDCG@10 of the trial. ``tuning/trial.py``'s ``METRIC`` owns it;
 #: the analysis cannot import Ray, so it is repeated here and ``tests/test_study_report.py`` checks they agree.
 SCORE = "valid_ndcg@10"
-#: Statuses of a trial that ended (``tuning/report.py``'s ``FINISHED``).
-ENDED = ("OK", "ERROR")
 #: The trials CSV's columns besides the needed ones that are not sampled settings (``tuning/report.py``'s
 #: ``ROW_COLUMNS``): the best epoch and where the trial ran.
 NOT_SETTINGS = ("best_epoch", "node_id", "gpu_ids")
@@ -82,7 +81,7 @@ def read_trials(path: Path) -> list[Trial]:
         raise AnalysisError(f"{path}: not a trials CSV (no column {missing[0]!r})")
     trials = []
     for index, row in enumerate(rows):
-        if row["status"] not in ENDED:
+        if row["status"] not in FINISHED:
             continue
         if row["ended"] in ("", None):
             raise AnalysisError(f"{path}: row {index + 2} ({row['trial_id']}) ended without a place in 'ended': "

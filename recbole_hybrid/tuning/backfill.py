@@ -16,8 +16,8 @@ import io
 import subprocess
 from pathlib import Path
 
-#: Statuses of a finished trial (``report.FINISHED``; ``report`` imports Ray).
-FINISHED = ("OK", "ERROR")
+from recbole_hybrid.utils.trials import FINISHED
+
 
 
 class BackfillError(ValueError):

@@ -18,6 +18,7 @@ import yaml
 from ray.tune import Callback
 
 from recbole_hybrid.utils.records import plain
+from recbole_hybrid.utils.trials import UNFINISHED
 from recbole_hybrid.tuning.trial import METRIC
 
 
@@ -27,10 +28,6 @@ PLACEMENT = ("node_id", "gpu_ids")
 #: which the search's trials ended (1 = first; the CSV itself is sorted by score), what a study's best-so-far curve
 #: follows (``analysis/study.py``).
 ROW_COLUMNS = ("trial_id", "status", METRIC, "best_epoch", "epochs", "time_s", "ended", *PLACEMENT)
-#: ``status`` of a trial that ended (``ERROR``: after its ``max_failures`` restarts); ``UNFINISHED`` only in the
-#: CSV an interrupted search writes, for trials it will continue on ``--resume``.
-FINISHED = ("OK", "ERROR")
-UNFINISHED = "UNFINISHED"
 
 
 def trial_row(trial_id: str, error: bool, config: dict[str, Any], history: list[tuple[int, float]],

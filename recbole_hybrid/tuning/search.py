@@ -31,13 +31,14 @@ from recbole_hybrid.plugin import is_plugin_model
 from recbole_hybrid.tuning import storage
 from recbole_hybrid.tuning.cluster import (TuneSetupError, check_resources, default_gpus_per_trial, init_ray,
                                            node_resources)
-from recbole_hybrid.tuning.report import (FINISHED, ROW_COLUMNS, TrialsLog, best_row, ended_order, plot_curves,
+from recbole_hybrid.tuning.report import (ROW_COLUMNS, TrialsLog, best_row, ended_order, plot_curves,
                                           read_curves_csv, read_trials_csv, trial_rows, write_curves_csv,
                                           write_trials_csv, write_tuned_properties)
 from recbole_hybrid.tuning.space import (RandomSampler, SpaceError, ValidOnly, build_searcher, config_problem,
                                          dead_values, load_space, point_from_row, resolve_space,
                                          resolved_auto_settings)
 from recbole_hybrid.tuning.trial import BEST_METRIC, METRIC, train_trial
+from recbole_hybrid.utils.trials import FINISHED
 
 SPEC_FILE = "search_spec.json"  # in the experiment folder: what --resume needs to rebuild the search
 #: Keys that every model has (the analysis' length groups) but only a length-binned a(L) trains with.
