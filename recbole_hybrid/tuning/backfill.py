@@ -19,7 +19,6 @@ from pathlib import Path
 from recbole_hybrid.utils.trials import FINISHED
 
 
-
 class BackfillError(ValueError):
     """A trials CSV whose ``ended`` column cannot be filled from its history (the message names why)."""
 
