@@ -307,6 +307,23 @@ def driver(tmp_path: Path, **env) -> subprocess.CompletedProcess:
                                "STUDY_TRIALS_DIR": str(tmp_path / "trials"), **env})
 
 
+def test_a_rebuilt_search_does_not_draw_a_finished_trials_configuration_again(tmp_path):
+    """The seeded TPE replays its random start-up draws whatever it is told: on 2026-12-05 the rebuilt HybridContinuous
+    search drew its one finished trial again as its second trial. The rebuilt searcher skips it and goes on."""
+    space = str(write(tmp_path / "s.yaml", "learning_rate: {loguniform: [1.0e-3, 1.0e-2]}\n"
+                                          "hidden_dropout_prob: {uniform: [0.1, 0.5]}\n"))
+    opts = SearchOptions(space=space, search="optuna", scheduler="fifo", num_samples=5,
+                         storage_path=str(tmp_path / "ray"), overrides=TINY)
+    fresh = make_searcher(opts, prepare(opts)[1])
+    first, second, third = (fresh.suggest(f"t{n}") for n in range(3))
+    row = {"trial_id": "a_00001", "status": "OK", **{k: repr(v) for k, v in second.items()}, METRIC: "0.3",
+           "best_epoch": "2", "epochs": "3", "time_s": "1.0", "node_id": "n", "gpu_ids": ""}
+    rebuilt_opts = SearchOptions(**{**vars(opts), "rebuild_from": str(rebuild_csv(tmp_path, [row]))})
+    rebuilt = make_searcher(rebuilt_opts, prepare(rebuilt_opts)[1])
+    assert [rebuilt.suggest(f"r{n}") for n in range(2)] == [first, third]
+    assert rebuilt.rejected == [(second, "the configuration of a finished trial of the rebuilt search")]
+
+
 def test_driver_runs_the_four_searches_with_the_stated_budget_and_resumes_or_rebuilds_each(tmp_path):
     (tmp_path / "state" / "ml-1m-2026-12-03-hybriddiscrete").mkdir(parents=True)  # a stopped search's Ray folder
     (tmp_path / "trials" / "HybridContinuous").mkdir(parents=True)  # a search whose Ray folder is gone

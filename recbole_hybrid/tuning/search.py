@@ -232,12 +232,13 @@ def kept_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
 def make_searcher(opts: SearchOptions, spec: dict[str, Any]) -> ValidOnly:
     """The searcher over the space of ``spec``, suggesting valid configurations only; it learns from each trial's
     best validation score (``BEST_METRIC``, as the trial keeps its best model), not its last. A rebuilt search's
-    finished trials are told to it first (with their best score)."""
+    finished trials are told to it first (with their best score), and it never suggests one of them again."""
     _, searched = load_space(spec["space_file"])
     problem = functools.partial(config_problem, spec["model"], spec["dataset"], spec["config_files"], spec["fixed"])
-    evaluated = [(point_from_row(row, searched, spec["rebuilt"]["from"]), float(row[METRIC]))
-                 for row in (spec.get("rebuilt") or {}).get("rows", []) if row["status"] == "OK" and row[METRIC]]
-    return build_searcher(opts.search, searched, BEST_METRIC, opts.search_seed, problem, evaluated or None)
+    rows = (spec.get("rebuilt") or {}).get("rows", [])
+    ran = [point_from_row(row, searched, spec["rebuilt"]["from"]) for row in rows]
+    evaluated = [(point, float(row[METRIC])) for point, row in zip(ran, rows) if row["status"] == "OK" and row[METRIC]]
+    return build_searcher(opts.search, searched, BEST_METRIC, opts.search_seed, problem, evaluated or None, ran)
 
 
 class ReplayedASHA(ASHAScheduler):

@@ -256,16 +256,20 @@ class GridSampler(Searcher):
 
 
 class ValidOnly(Searcher):
-    """Wraps a searcher and suggests only configurations that ``problem`` accepts.
+    """Wraps a searcher and suggests only configurations that ``problem`` accepts and that are none of ``ran``.
 
     A rejected draw is told to the inner searcher as a failed trial (Optuna learns to avoid it) under a private id
     ``<trial_id>#<n>``; results of the accepted draw are forwarded under the id it was drawn with.
+
+    ``ran``: the configurations of a rebuilt search's finished trials. A seeded TPE replays its random start-up draws
+    from the first one whatever it has been told, so without this the rebuilt search would draw those trials again.
     """
 
     def __init__(self, searcher: Searcher, problem: Callable[[dict[str, Any]], str | None],
-                 max_draws: int = 200) -> None:
+                 max_draws: int = 200, ran: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.searcher, self.problem, self.max_draws = searcher, problem, max_draws
+        self.ran = list(ran or [])
         self.inner_id: dict[str, str] = {}
         self.rejected: list[tuple[dict[str, Any], str]] = []
 
@@ -281,6 +285,8 @@ class ValidOnly(Searcher):
             if params is None or params == Searcher.FINISHED:
                 return params
             last = self.problem(params)
+            if last is None and params in self.ran:
+                last = "the configuration of a finished trial of the rebuilt search"
             if last is None:
                 self.inner_id[trial_id] = inner_id
                 return params
@@ -307,11 +313,13 @@ class ValidOnly(Searcher):
 
 def build_searcher(search: str, space: dict[str, Domain], metric: str, seed: int,
                    problem: Callable[[dict[str, Any]], str | None],
-                   evaluated: list[tuple[dict[str, Any], float]] | None = None) -> ValidOnly:
+                   evaluated: list[tuple[dict[str, Any], float]] | None = None,
+                   ran: list[dict[str, Any]] | None = None) -> ValidOnly:
     """``random``, ``grid`` or ``optuna`` (TPE) over ``space``, suggesting valid configurations only.
 
     ``evaluated``: ``(point, best metric)`` of trials that finished before (a search rebuilt from its trials CSV);
-    Optuna's study starts with them as completed trials and never suggests them again for evaluation.
+    Optuna's study starts with them as completed trials. ``ran``: the points of all those finished trials, scored or
+    not; no suggestion repeats one (``ValidOnly``).
     """
     if evaluated and search != "optuna":
         raise SpaceError(f"--search={search}: only optuna learns from finished trials (--rebuild_from)")
@@ -329,4 +337,4 @@ def build_searcher(search: str, space: dict[str, Domain], metric: str, seed: int
                              evaluated_rewards=[reward for _, reward in evaluated] if points else None)
     else:
         raise SpaceError(f"--search={search!r}: choose random, optuna or grid")
-    return ValidOnly(inner, problem)
+    return ValidOnly(inner, problem, ran=ran)
