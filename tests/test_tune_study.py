@@ -491,14 +491,17 @@ def retrain(tmp_path: Path, **env) -> subprocess.CompletedProcess:
 def test_retrain_freezes_each_finished_search_once_and_retrains_it_with_three_seeds_and_caps(tmp_path):
     tuned = tmp_path / "trials" / "HybridResidual-fused" / "HybridResidual-ml-1m.yaml"
     tuned.parent.mkdir(parents=True)
-    tuned.write_text("# Best configuration of a Ray Tune search\n# trial: t_00003\nlearning_rate: 0.001\n"
-                     "score_table: fused\n")
+    tuned.write_text("# Best configuration of a Ray Tune search\n# trial: t_00003\n# Selected on validation NDCG@10 "
+                     "only. Use: python run.py --model=HybridResidual --dataset=ml-1m --config_files=/abs/trials/"
+                     "HybridResidual-ml-1m.yaml\nlearning_rate: 0.001\nscore_table: fused\n")
     done = retrain(tmp_path)
     assert done.returncode == 0, done.stderr
     for label in ("SASRec", "HybridDiscrete", "HybridContinuous"):
         assert f"{label}: its search has not finished" in done.stdout
     frozen = (tmp_path / "configs" / "HybridResidual-ml-1m.yaml").read_text()
     assert frozen.startswith("# Frozen on ") and "#   trial: t_00003" in frozen
+    assert "# --config_files=configs/tuned/HybridResidual-ml-1m.yaml." in frozen and "/abs/trials" not in frozen
+    assert "#   Selected on validation NDCG@10 only.\n" in frozen  # the search's header, less its machine's path
     assert yaml.safe_load(frozen) == {"learning_rate": 0.001, "score_table": "fused"}
     assert (tmp_path / "props" / "HybridResidual-ml-1m.yaml").read_text() == frozen
     [command] = [line.split() for line in done.stdout.splitlines() if "recbole_hybrid.experiments" in line]

@@ -63,7 +63,10 @@ for label in ${RETRAIN_MODELS:-SASRec HybridDiscrete HybridContinuous HybridResi
             echo "# Frozen on $(date -u +%Y-%m-%d): $label's tuned recipe on ML-1M, the best trial (validation NDCG@10"
             echo "# with seen items excluded) of the study tune/ml-1m/2026-12-03/. Do not edit: it alone reproduces the"
             echo "# study's retrained runs (tune/ml-1m/2026-12-03/retrain.sh); properties/tuned/ holds a copy."
-            sed 's/^# /#   /' "$tuned"
+            echo "# Use: python run.py --model=$model --dataset=ml-1m (reads that copy), or add"
+            echo "# --config_files=configs/tuned/$model-ml-1m.yaml. The search's own header follows."
+            # The search's "Use:" names the trials file by this machine's absolute path: not the frozen file's use.
+            sed -e 's/^# /#   /' -e 's/\(Selected on validation NDCG@10 only\.\) Use: .*/\1/' "$tuned"
         } > "$frozen"
         echo "$label: froze $frozen"
     fi
