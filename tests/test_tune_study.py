@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -504,8 +505,13 @@ def test_retrain_freezes_each_finished_search_once_and_retrains_it_with_three_se
     assert "#   Selected on validation NDCG@10 only.\n" in frozen  # the search's header, less its machine's path
     assert yaml.safe_load(frozen) == {"learning_rate": 0.001, "score_table": "fused"}
     assert (tmp_path / "props" / "HybridResidual-ml-1m.yaml").read_text() == frozen
-    [command] = [line.split() for line in done.stdout.splitlines() if "recbole_hybrid.experiments" in line]
-    assert command[1:4] == ["-m", "recbole_hybrid.experiments", "tuned"]
+    [line] = [line for line in done.stdout.splitlines() if " experiments tuned " in line]
+    command = line.split()
+    assert command[1:5] == ["-m", "recbole_hybrid", "experiments", "tuned"]
+    # the printed command itself starts the pipeline's 'tuned' preset (a wrong module path failed only when run)
+    helped = subprocess.run([sys.executable, *shlex.split(line)[1:], "--help"], capture_output=True, text=True,
+                            timeout=120, cwd=PROJECT_ROOT)
+    assert helped.returncode == 0 and "preset 'tuned'" in helped.stdout, helped.stderr
     assert {"--dataset=ml-1m", "--models=HybridResidual-fused", "--seeds=3", "--eval_history_caps=\\[1\\,2\\,3\\,5\\,"
             "10\\,20\\,50\\]", f"--config_files={tmp_path / 'configs' / 'HybridResidual-ml-1m.yaml'}",
             f"--results_dir={tmp_path / 'runs'}", f"--checkpoint_dir={tmp_path / 'saved'}"} <= set(command)

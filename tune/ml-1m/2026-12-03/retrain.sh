@@ -72,7 +72,7 @@ for label in ${RETRAIN_MODELS:-SASRec HybridDiscrete HybridContinuous HybridResi
     fi
     mkdir -p "$properties"
     cp "$frozen" "$properties/$model-ml-1m.yaml"
-    command=("$python" -m recbole_hybrid.experiments tuned --dataset=ml-1m --data_path="$data"
+    command=("$python" -m recbole_hybrid experiments tuned --dataset=ml-1m --data_path="$data"
              --config_files="${frozen#"$root"/}" --models="$label" --seeds=3 --eval_history_caps="$caps"
              --results_dir="$results" --checkpoint_dir="$checkpoints")
     if [ "${RETRAIN_DRY_RUN:-0}" = 1 ]; then
