@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
