@@ -5,7 +5,10 @@
 #      is refused, never overwritten), and copy that to properties/tuned/<Class>-ml-1m.yaml, the recipe that
 #      `run.py --model=<Class> --dataset=ml-1m` then trains without --config_files;
 #   2. retrain it with seeds 2020-2022 through the experiments pipeline (preset `tuned`, history caps on), which
-#      skips the seeds whose record exists and resumes an interrupted one from its last checkpoint.
+#      skips the seeds whose record exists and resumes an interrupted one from its last checkpoint. Every retrained
+#      run computes its CE in float32 (--ce_bf16=False over the recipe's ce_bf16: true): bf16 products are fast only
+#      on a CPU with AMX; on one without (an AVX2-only EPYC, 2026-12-07) they are emulated, several times slower
+#      than float32. One precision for every record keeps the retrained runs comparable on whatever machine runs them.
 # A label whose search has not finished is skipped with a line saying so. Run it again after a stop.
 #
 #   DATA_PATH=../shared/data tune/ml-1m/2026-12-03/retrain.sh
@@ -73,7 +76,7 @@ for label in ${RETRAIN_MODELS:-SASRec HybridDiscrete HybridContinuous HybridResi
     mkdir -p "$properties"
     cp "$frozen" "$properties/$model-ml-1m.yaml"
     command=("$python" -m recbole_hybrid experiments tuned --dataset=ml-1m --data_path="$data"
-             --config_files="${frozen#"$root"/}" --models="$label" --seeds=3 --eval_history_caps="$caps"
+             --config_files="${frozen#"$root"/}" --models="$label" --seeds=3 --eval_history_caps="$caps" --ce_bf16=False
              --results_dir="$results" --checkpoint_dir="$checkpoints")
     if [ "${RETRAIN_DRY_RUN:-0}" = 1 ]; then
         printf '%q ' "${command[@]}"
