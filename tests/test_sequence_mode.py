@@ -171,6 +171,23 @@ def test_bf16_ce_step_agrees_with_float32_prefix_rows(ml100k_data, tmp_path, mod
     check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, ce_bf16=True, **overrides)
 
 
+@pytest.mark.parametrize("native", (True, False))
+def test_bf16_ce_on_a_cpu_that_emulates_bf16_says_to_switch_it_off(ml100k_data, tmp_path, monkeypatch, caplog,
+                                                                   native):
+    """On a CPU without AMX or AVX512-BF16 the bf16 products are emulated: a ``ce_bf16`` run warns, once, and
+    names the switch; on one with them it says nothing."""
+    _, _, train, _, _ = ml100k_data
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    cfg, model = model_for(SASRec, train.dataset, tmp_path, train_mode="sequence", ce_bf16=True)
+    with caplog.at_level("WARNING", logger="recbole_hybrid.trainer.sequence"):
+        SequenceTrainer(cfg, model, train)
+    warned = [r.getMessage() for r in caplog.records if "ce_bf16" in r.getMessage()]
+    assert warned == ([] if native else [
+        "ce_bf16=True on a CPU without AMX or AVX512-BF16: its bf16 products are emulated, several times slower "
+        "than float32; add --ce_bf16=False on this machine"])
+
+
 def check_gradients_equal_prefix_rows(ml100k_data, tmp_path, model_cls, **overrides) -> None:
     """One training step's loss and gradients, sequence scheme against the prefix rows of the same windows (to
     float32 rounding; to bf16 rounding with ``ce_bf16``)."""

@@ -89,6 +89,15 @@ class LinearCrossEntropy(torch.autograd.Function):
         return grad_h * grad_output, grad_w * grad_output, None, None, None
 
 
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 in hardware: a GPU, or a CPU with AMX or AVX512-BF16. On any other CPU
+    (AVX2 only, say) torch emulates the bf16 products, several times slower than float32, so ``ce_bf16`` slows a
+    run down instead of speeding it up."""
+    if device.type != "cpu":
+        return True
+    return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+
+
 def linear_cross_entropy(hidden: torch.Tensor, table: torch.Tensor, target: torch.Tensor,
                          chunk: int | None = None, bf16: bool = False) -> torch.Tensor:
     """Mean CE of ``hidden [N, H] @ table[n_items, H].T`` against ``target [N]`` (module docstring).

@@ -24,6 +24,7 @@ expectation for random batches. Under length batching they do not: a step of sho
 from __future__ import annotations
 
 from functools import partial
+from logging import getLogger
 from typing import Callable, Iterator
 
 import torch
@@ -32,7 +33,7 @@ from recbole.model.loss import BPRLoss
 
 from recbole_hybrid.utils.errors import ConfigError
 from recbole_hybrid.trainer.fast import DeviceTrainer
-from recbole_hybrid.model.loss import linear_cross_entropy
+from recbole_hybrid.model.loss import bf16_is_native, linear_cross_entropy
 from recbole_hybrid.data.windows import SEQUENCE_WINDOWS, build_windows
 from recbole_hybrid.trainer.modes import resolve_train_mode, sequence_mode_problem
 from recbole_hybrid.trainer.positions import PositionOutputs, SequencePositions
@@ -101,6 +102,10 @@ class SequenceTrainer(DeviceTrainer):
         self.n_items = model.n_items
         self.chunked_ce = True  # model/loss.py's chunked CE where the scores allow it (benchmarks switch it off to compare)
         self.ce_bf16 = bool(config["ce_bf16"])
+        if self.ce_bf16 and not bf16_is_native(self.device):
+            getLogger(__name__).warning(
+                "ce_bf16=True on a CPU without AMX or AVX512-BF16: its bf16 products are emulated, several times "
+                "slower than float32; add --ce_bf16=False on this machine")
         self.passes = 0  # Transformer passes in the last epoch (more than its steps when a(L) needs groups)
         self.group_backward = bool(config["sequence_group_backward"])
 
