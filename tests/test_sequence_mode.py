@@ -174,8 +174,8 @@ def test_bf16_ce_step_agrees_with_float32_prefix_rows(ml100k_data, tmp_path, mod
 @pytest.mark.parametrize("native", (True, False))
 def test_bf16_ce_on_a_cpu_that_emulates_bf16_says_to_switch_it_off(ml100k_data, tmp_path, monkeypatch, caplog,
                                                                    native):
-    """On a CPU without AMX or AVX512-BF16 the bf16 products are emulated: a ``ce_bf16`` run warns, once, and
-    names the switch; on one with them it says nothing."""
+    """On a CPU without AMX or AVX512-BF16 the bf16 products are emulated: a ``ce_bf16`` trainer warns and names
+    the switch; on one with them it says nothing."""
     _, _, train, _, _ = ml100k_data
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: native)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)

@@ -95,7 +95,10 @@ def bf16_is_native(device: torch.device) -> bool:
     run down instead of speeding it up."""
     if device.type != "cpu":
         return True
-    return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    if None in probes:  # a torch without these (private) probes: nothing to say
+        return True
+    return any(probe() for probe in probes)
 
 
 def linear_cross_entropy(hidden: torch.Tensor, table: torch.Tensor, target: torch.Tensor,
