@@ -523,3 +523,28 @@ def test_retrain_freezes_each_finished_search_once_and_retrains_it_with_three_se
     assert refused.returncode == 2 and "holds other settings than" in refused.stderr
     assert (tmp_path / "configs" / "HybridResidual-ml-1m.yaml").read_text() == frozen
     assert "is not a label of this study" in retrain(tmp_path, RETRAIN_MODELS="HybridFixed").stderr
+
+
+def test_anchor_check_trains_each_frozen_recipe_once_on_the_literature_file(tmp_path):
+    """anchor_check.sh: seed 2020 of each frozen tuned recipe on ml-1m-sasrec, float32 CE as in retrain.sh; a label
+    not frozen yet is skipped, an unknown one refused."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "SASRec-ml-1m.yaml").write_text("learning_rate: 0.001\n")
+
+    def anchors(**env) -> subprocess.CompletedProcess:
+        return subprocess.run([str(STUDY / "anchor_check.sh")], capture_output=True, text=True, timeout=60,
+                              env={**ENV, "DATA_PATH": str(tmp_path / "data"),
+                                   "TUNED_CONFIGS": str(tmp_path / "configs"), "RESULTS_DIR": str(tmp_path / "runs"),
+                                   "CHECKPOINT_DIR": str(tmp_path / "saved"), "ANCHOR_DRY_RUN": "1", **env})
+
+    done = anchors(ANCHOR_MODELS="SASRec HybridResidual-fused")
+    assert done.returncode == 0, done.stderr
+    assert "HybridResidual-fused: no frozen recipe yet" in done.stdout
+    [line] = [line for line in done.stdout.splitlines() if " experiments tuned " in line]
+    assert {"--dataset=ml-1m-sasrec", "--models=SASRec", "--seeds=1", "--ce_bf16=False",
+            f"--config_files={tmp_path / 'configs' / 'SASRec-ml-1m.yaml'}", f"--data_path={tmp_path / 'data'}",
+            f"--results_dir={tmp_path / 'runs'}", f"--checkpoint_dir={tmp_path / 'saved'}"} <= set(line.split())
+    assert anchors().returncode == 0  # the default: SASRec
+    refused = anchors(ANCHOR_MODELS="HybridFixed")
+    assert refused.returncode == 2 and "is not a label of this study" in refused.stderr
