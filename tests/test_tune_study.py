@@ -548,3 +548,28 @@ def test_anchor_check_trains_each_frozen_recipe_once_on_the_literature_file(tmp_
     assert anchors().returncode == 0  # the default: SASRec
     refused = anchors(ANCHOR_MODELS="HybridFixed")
     assert refused.returncode == 2 and "is not a label of this study" in refused.stderr
+
+
+def test_the_study_scripts_share_one_label_map_interpreter_choice_and_dry_run(tmp_path):
+    """common.sh, sourced by run_study.sh, retrain.sh and anchor_check.sh: $PYTHON first, then the checkout's
+    .venv; the labels' classes; an unknown label refused naming its setting; a dry run prints, a real one runs."""
+    def sourced(script: str, **env) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", f'set -euo pipefail; source "{STUDY / "common.sh"}"; {script}'],
+                              capture_output=True, text=True, timeout=30, env={**ENV, **env})
+
+    env = {k: v for k, v in ENV.items() if k != "PYTHON"}
+    assert sourced(f'study_python "{tmp_path}"', PYTHON="/opt/py").stdout == "/opt/py\n"
+    assert subprocess.run(["bash", "-c", f'source "{STUDY / "common.sh"}"; study_python "{tmp_path}"'],
+                          capture_output=True, text=True, env=env).stdout == "python\n"
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").write_text("")
+    (tmp_path / ".venv" / "bin" / "python").chmod(0o755)
+    assert subprocess.run(["bash", "-c", f'source "{STUDY / "common.sh"}"; study_python "{tmp_path}"'],
+                          capture_output=True, text=True, env=env).stdout == f"{tmp_path}/.venv/bin/python\n"
+    mapped = sourced('for l in SASRec HybridDiscrete HybridContinuous HybridResidual-fused; do study_model "$l" X; done')
+    assert mapped.stdout.split() == ["SASRec", "HybridDiscrete", "HybridContinuous", "HybridResidual"]
+    refused = sourced('m="$(study_model HybridFixed SOME_MODELS)"; echo "not reached $m"')
+    assert refused.returncode == 2 and "not reached" not in refused.stdout
+    assert refused.stderr.strip() == "error: SOME_MODELS: HybridFixed is not a label of this study"
+    assert sourced("study_run 1 said echo 'a b'").stdout == "echo a\\ b \n"
+    assert sourced("study_run 0 said echo 'a b'").stdout == "said\na b\n"

@@ -22,23 +22,18 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
+# shellcheck source=common.sh
+source "$here/common.sh"
 : "${DATA_PATH:?set DATA_PATH to the folder that holds ml-1m-sasrec/ (e.g. DATA_PATH=../shared/data)}"
 data="$(cd "$DATA_PATH" && pwd)"
 results="$(realpath -m "${RESULTS_DIR:-$root/results/runs}")"
 checkpoints="$(realpath -m "${CHECKPOINT_DIR:-$HOME/recbole-hybrid-state/saved}")"
 configs="$(realpath -m "${TUNED_CONFIGS:-$root/configs/tuned}")"
-python="${PYTHON:-}"
-if [ -z "$python" ]; then
-    if [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"; else python=python; fi
-fi
+python="$(study_python "$root")"
 cd "$root"
 
 for label in ${ANCHOR_MODELS:-SASRec}; do
-    case "$label" in
-        SASRec|HybridDiscrete|HybridContinuous) model="$label" ;;
-        HybridResidual-fused) model=HybridResidual ;;
-        *) echo "error: ANCHOR_MODELS: $label is not a label of this study" >&2; exit 2 ;;
-    esac
+    model="$(study_model "$label" ANCHOR_MODELS)"
     frozen="$configs/$model-ml-1m.yaml"
     if [ ! -f "$frozen" ]; then
         echo "$label: no frozen recipe yet ($frozen missing: retrain.sh writes it when its search ends), skipped"
@@ -47,11 +42,5 @@ for label in ${ANCHOR_MODELS:-SASRec}; do
     command=("$python" -m recbole_hybrid experiments tuned --dataset=ml-1m-sasrec --data_path="$data"
              --config_files="${frozen#"$root"/}" --models="$label" --seeds=1 --ce_bf16=False
              --results_dir="$results" --checkpoint_dir="$checkpoints")
-    if [ "${ANCHOR_DRY_RUN:-0}" = 1 ]; then
-        printf '%q ' "${command[@]}"
-        echo
-    else
-        echo "$label: training seed 2020 on ml-1m-sasrec into $results"
-        "${command[@]}"
-    fi
+    study_run "${ANCHOR_DRY_RUN:-0}" "$label: training seed 2020 on ml-1m-sasrec into $results" "${command[@]}"
 done

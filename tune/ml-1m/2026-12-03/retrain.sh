@@ -28,26 +28,21 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
+# shellcheck source=common.sh
+source "$here/common.sh"
 : "${DATA_PATH:?set DATA_PATH to the folder that holds ml-1m/ (e.g. DATA_PATH=../shared/data)}"
 data="$(cd "$DATA_PATH" && pwd)"
 trials="${STUDY_TRIALS_DIR:-$here/trials}"
 results="$(realpath -m "${RESULTS_DIR:-$root/results/runs}")"
 checkpoints="$(realpath -m "${CHECKPOINT_DIR:-$HOME/recbole-hybrid-state/saved}")"
-python="${PYTHON:-}"
-if [ -z "$python" ]; then
-    if [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"; else python=python; fi
-fi
+python="$(study_python "$root")"
 configs="$(realpath -m "${TUNED_CONFIGS:-$root/configs/tuned}")"
 properties="$(realpath -m "${TUNED_PROPERTIES:-$root/properties/tuned}")"
 caps="[1,2,3,5,10,20,50]"  # the history caps of every published ML-1M comparison
 cd "$root"
 
 for label in ${RETRAIN_MODELS:-SASRec HybridDiscrete HybridContinuous HybridResidual-fused}; do
-    case "$label" in
-        SASRec|HybridDiscrete|HybridContinuous) model="$label" ;;
-        HybridResidual-fused) model=HybridResidual ;;
-        *) echo "error: RETRAIN_MODELS: $label is not a label of this study" >&2; exit 2 ;;
-    esac
+    model="$(study_model "$label" RETRAIN_MODELS)"
     tuned="$trials/$label/$model-ml-1m.yaml"
     frozen="$configs/$model-ml-1m.yaml"
     if [ ! -f "$tuned" ]; then
@@ -78,11 +73,5 @@ for label in ${RETRAIN_MODELS:-SASRec HybridDiscrete HybridContinuous HybridResi
     command=("$python" -m recbole_hybrid experiments tuned --dataset=ml-1m --data_path="$data"
              --config_files="${frozen#"$root"/}" --models="$label" --seeds=3 --eval_history_caps="$caps" --ce_bf16=False
              --results_dir="$results" --checkpoint_dir="$checkpoints")
-    if [ "${RETRAIN_DRY_RUN:-0}" = 1 ]; then
-        printf '%q ' "${command[@]}"
-        echo
-    else
-        echo "$label: retraining seeds 2020-2022 into $results"
-        "${command[@]}"
-    fi
+    study_run "${RETRAIN_DRY_RUN:-0}" "$label: retraining seeds 2020-2022 into $results" "${command[@]}"
 done

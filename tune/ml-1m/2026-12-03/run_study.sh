@@ -26,14 +26,13 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
+# shellcheck source=common.sh
+source "$here/common.sh"
 : "${DATA_PATH:?set DATA_PATH to the folder that holds ml-1m/ (e.g. DATA_PATH=../shared/data)}"
 data="$(cd "$DATA_PATH" && pwd)"
 state="${STUDY_STATE:-$HOME/recbole-hybrid-state/tune}"
 trials="${STUDY_TRIALS_DIR:-$here/trials}"
-python="${PYTHON:-}"
-if [ -z "$python" ]; then
-    if [ -x "$root/.venv/bin/python" ]; then python="$root/.venv/bin/python"; else python=python; fi
-fi
+python="$(study_python "$root")"
 state="$(realpath -m "$state")"
 case "$state/" in
     "$root"/*) echo "error: STUDY_STATE=$state is inside the work tree $root: keep Ray's folders outside it" >&2
