@@ -566,7 +566,8 @@ def test_the_study_scripts_share_one_label_map_interpreter_choice_and_dry_run(tm
     (tmp_path / ".venv" / "bin" / "python").chmod(0o755)
     assert subprocess.run(["bash", "-c", f'source "{STUDY / "common.sh"}"; study_python "{tmp_path}"'],
                           capture_output=True, text=True, env=env).stdout == f"{tmp_path}/.venv/bin/python\n"
-    mapped = sourced('for l in SASRec HybridDiscrete HybridContinuous HybridResidual-fused; do study_model "$l" X; done')
+    labels = "SASRec HybridDiscrete HybridContinuous HybridResidual-fused"
+    mapped = sourced(f'for l in {labels}; do study_model "$l" X; done')
     assert mapped.stdout.split() == ["SASRec", "HybridDiscrete", "HybridContinuous", "HybridResidual"]
     refused = sourced('m="$(study_model HybridFixed SOME_MODELS)"; echo "not reached $m"')
     assert refused.returncode == 2 and "not reached" not in refused.stdout
