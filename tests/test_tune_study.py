@@ -554,18 +554,16 @@ def test_the_study_scripts_share_one_label_map_interpreter_choice_and_dry_run(tm
     """common.sh, sourced by run_study.sh, retrain.sh and anchor_check.sh: $PYTHON first, then the checkout's
     .venv; the labels' classes; an unknown label refused naming its setting; a dry run prints, a real one runs."""
     def sourced(script: str, **env) -> subprocess.CompletedProcess:
+        without_python = {k: v for k, v in ENV.items() if k != "PYTHON"}
         return subprocess.run(["bash", "-c", f'set -euo pipefail; source "{STUDY / "common.sh"}"; {script}'],
-                              capture_output=True, text=True, timeout=30, env={**ENV, **env})
+                              capture_output=True, text=True, timeout=30, env={**without_python, **env})
 
-    env = {k: v for k, v in ENV.items() if k != "PYTHON"}
     assert sourced(f'study_python "{tmp_path}"', PYTHON="/opt/py").stdout == "/opt/py\n"
-    assert subprocess.run(["bash", "-c", f'source "{STUDY / "common.sh"}"; study_python "{tmp_path}"'],
-                          capture_output=True, text=True, env=env).stdout == "python\n"
+    assert sourced(f'study_python "{tmp_path}"').stdout == "python\n"
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     (tmp_path / ".venv" / "bin" / "python").write_text("")
     (tmp_path / ".venv" / "bin" / "python").chmod(0o755)
-    assert subprocess.run(["bash", "-c", f'source "{STUDY / "common.sh"}"; study_python "{tmp_path}"'],
-                          capture_output=True, text=True, env=env).stdout == f"{tmp_path}/.venv/bin/python\n"
+    assert sourced(f'study_python "{tmp_path}"').stdout == f"{tmp_path}/.venv/bin/python\n"
     labels = "SASRec HybridDiscrete HybridContinuous HybridResidual-fused"
     mapped = sourced(f'for l in {labels}; do study_model "$l" X; done')
     assert mapped.stdout.split() == ["SASRec", "HybridDiscrete", "HybridContinuous", "HybridResidual"]
