@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from conftest import TINY
 from recbole_hybrid.analysis.report import analyze
-from recbole_hybrid.analysis.runs import AnalysisError, load_runs
+from recbole_hybrid.analysis.runs import AnalysisError, Run, best_label, load_runs
 from recbole_hybrid.config import ConfigError, build_config
 from recbole_hybrid.utils.compat import bare_argv
 from tests.conftest import PROJECT_ROOT
@@ -289,3 +290,38 @@ def test_analyze_reads_the_records_where_the_preset_put_them():
 
     assert default_runs_dir("literature-target-fs") == default_runs_dir("paper") == "results/runs"
     assert default_runs_dir("pipeline") == default_runs_dir("quick-fs") == "saved/runs"
+
+
+def scored_run(label: str, seed: int, valid: float, test: float) -> Run:
+    """A run of ``label`` and ``seed`` selected on validation NDCG@10 with seen items excluded (``valid``)."""
+    record = {"label": label, "model": label.split("-")[0], "seed": seed, "run_id": f"{label}-{seed}",
+              "selection": {"metric": "valid ndcg@10", "filter_seen": True},
+              "best_valid": {"ndcg@10": 0.0}, "best_valid_filter_seen": {"ndcg@10": valid},
+              "test_filter_seen": {"ndcg@10": test}}
+    return Run(record, {}, None)
+
+
+def test_best_label_takes_the_mean_validation_score_over_the_seeds_never_the_test():
+    runs = [scored_run("A", 2020, 0.15, 0.20), scored_run("A", 2021, 0.13, 0.20), scored_run("A", 2022, 0.50, 0.9),
+            scored_run("B", 2020, 0.145, 0.10), scored_run("B", 2021, 0.14, 0.10)]
+    label, means = best_label(runs, ["A", "B"], [2020, 2021])  # A's seed 2022 is not one of the seeds
+    assert label == "B" and means == pytest.approx({"A": 0.14, "B": 0.1425})
+    assert best_label(runs, ["A", "B"], [2020])[0] == "A"
+    assert best_label([scored_run("A", 2020, 0.1, 0), scored_run("B", 2020, 0.1, 0)], ["B", "A"], [2020])[0] == "B"
+    with pytest.raises(AnalysisError, match="B has no run of seed 2022 yet: the best label is chosen once all 3"):
+        best_label(runs, ["A", "B"], [2020, 2021, 2022])
+
+
+def test_experiments_best_names_the_label_from_the_committed_records(capsys, tmp_path):
+    """The committed tuned records (validation NDCG@10 with seen items excluded: HybridDiscrete seed 2020 0.1523,
+    HybridResidual-fused seed 2020 0.1515) through the command line, which refuses while a seed is missing."""
+    for stem in ("HybridDiscrete-ml-1m-tuned-fs-seed2020", "HybridResidual-fused-ml-1m-tuned-fs-seed2020"):
+        for suffix in (".json", ".ranks.npz"):
+            shutil.copy(PROJECT_ROOT / "results" / "runs" / f"{stem}{suffix}", tmp_path)
+    argv = ["experiments", "best", "--preset=tuned-fs", f"--runs_dir={tmp_path}",
+            "--models=HybridResidual-fused,HybridDiscrete"]
+    assert console([*argv, "--seeds=1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "HybridDiscrete\n" and "HybridResidual-fused: mean best validation 0.1515 over 1 seed(s)" in err
+    assert console(argv) == 2
+    assert "error: HybridResidual-fused has no run of seed 2021, 2022 yet" in capsys.readouterr().err

@@ -564,11 +564,46 @@ def test_the_study_scripts_share_one_label_map_interpreter_choice_and_dry_run(tm
     (tmp_path / ".venv" / "bin" / "python").write_text("")
     (tmp_path / ".venv" / "bin" / "python").chmod(0o755)
     assert sourced(f'study_python "{tmp_path}"').stdout == f"{tmp_path}/.venv/bin/python\n"
-    labels = "SASRec HybridDiscrete HybridContinuous HybridResidual-fused"
+    labels = "SASRec HybridDiscrete HybridContinuous HybridResidual-fused HybridResidual-fused-nograph"
     mapped = sourced(f'for l in {labels}; do study_model "$l" X; done')
-    assert mapped.stdout.split() == ["SASRec", "HybridDiscrete", "HybridContinuous", "HybridResidual"]
+    assert mapped.stdout.split() == ["SASRec", "HybridDiscrete", "HybridContinuous", "HybridResidual",
+                                     "HybridResidual"]  # a twin trains its hybrid's class
+    assert sourced("study_label HybridDiscrete-nograph /no/python /no/runs").stdout == "HybridDiscrete-nograph\n"
     refused = sourced('m="$(study_model HybridFixed SOME_MODELS)"; echo "not reached $m"')
     assert refused.returncode == 2 and "not reached" not in refused.stdout
     assert refused.stderr.strip() == "error: SOME_MODELS: HybridFixed is not a label of this study"
     assert sourced("study_run 1 said echo 'a b'").stdout == "echo a\\ b \n"
     assert sourced("study_run 0 said echo 'a b'").stdout == "said\na b\n"
+
+
+def test_the_best_hybrids_no_graph_twin_retrains_its_recipe_named_from_the_records(tmp_path):
+    """retrain.sh's best-nograph and anchor_check.sh's best: `experiments best` names the hybrid from the records
+    in RESULTS_DIR (here a stand-in interpreter that says HybridContinuous); the twin trains that hybrid's frozen
+    recipe under its control label; while a seed is missing the refusal stops the script before any run."""
+    tuned = tmp_path / "trials" / "HybridContinuous" / "HybridContinuous-ml-1m.yaml"
+    tuned.parent.mkdir(parents=True)
+    write(tuned, "learning_rate: 0.001\n")
+    fake = write(tmp_path / "python", '#!/usr/bin/env bash\necho "$*" >> "$(dirname "$0")/asked"\n'
+                 'if [ "${BEST_FAILS:-0}" = 1 ]; then echo "error: HybridContinuous has no run of seed 2022 yet" >&2;'
+                 ' exit 2; fi\necho HybridContinuous\n')
+    fake.chmod(0o755)
+    done = retrain(tmp_path, RETRAIN_MODELS="best-nograph", PYTHON=str(fake))
+    assert done.returncode == 0, done.stderr
+    [asked] = (tmp_path / "asked").read_text().splitlines()
+    assert {"-m", "recbole_hybrid", "experiments", "best", "--dataset=ml-1m", "--preset=tuned-fs", "--seeds=3",
+            f"--runs_dir={tmp_path / 'runs'}",
+            "--models=HybridDiscrete,HybridContinuous,HybridResidual-fused"} == set(asked.split())
+    [line] = [line for line in done.stdout.splitlines() if " experiments tuned " in line]
+    assert {"--models=HybridContinuous-nograph", "--seeds=3",
+            f"--config_files={tmp_path / 'configs' / 'HybridContinuous-ml-1m.yaml'}"} <= set(line.split())
+    refused = retrain(tmp_path, RETRAIN_MODELS="best-nograph SASRec", PYTHON=str(fake), BEST_FAILS="1")
+    assert refused.returncode == 2 and "has no run of seed 2022 yet" in refused.stderr
+    assert " experiments tuned " not in refused.stdout  # SASRec, after it, is not reached either
+    assert retrain(tmp_path, RETRAIN_MODELS="SASRec-nograph").returncode == 2  # SASRec has no graph to take away
+    anchored = subprocess.run([str(STUDY / "anchor_check.sh")], capture_output=True, text=True, timeout=60,
+                              env={**ENV, "DATA_PATH": str(tmp_path / "data"),
+                                   "TUNED_CONFIGS": str(tmp_path / "configs"), "RESULTS_DIR": str(tmp_path / "runs"),
+                                   "CHECKPOINT_DIR": str(tmp_path / "saved"), "ANCHOR_DRY_RUN": "1",
+                                   "ANCHOR_MODELS": "best", "PYTHON": str(fake)})
+    assert anchored.returncode == 0, anchored.stderr
+    assert "--models=HybridContinuous" in anchored.stdout.split()

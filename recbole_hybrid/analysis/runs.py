@@ -27,7 +27,7 @@ from recbole_hybrid.data.lengths import GROUPS
 from recbole_hybrid.utils.records import load_ranks
 
 __all__ = ["AnalysisError", "BASELINE", "GROUPS", "IGNORED_KEYS", "MODEL_KEYS", "TUNED_KEYS", "Run",
-           "check_one_protocol",
+           "best_label", "check_one_protocol",
            "load_run", "load_runs", "model_order"]
 
 BASELINE = "SASRec"
@@ -102,6 +102,14 @@ class Run:
     @property
     def run_id(self) -> str:
         return self.record["run_id"]
+
+    @property
+    def selection_score(self) -> float:
+        """The best validation score the run was selected on: its record's ``selection`` metric (``valid
+        ndcg@10``), seen items excluded where it selected so (``best_valid_filter_seen``)."""
+        selection = self.record.get("selection") or {"metric": "valid ndcg@10", "filter_seen": False}
+        scores = self.record["best_valid_filter_seen" if selection.get("filter_seen") else "best_valid"]
+        return scores[selection["metric"].removeprefix("valid ")]
 
 
 def _read_json(path: Path) -> dict:
@@ -240,6 +248,26 @@ def model_order(runs: list[Run]) -> list[str]:
     others = sorted((label for label in by_label if label not in main),
                     key=lambda label: (_class_rank(by_label[label]), label))
     return main + others
+
+
+def best_label(runs: list[Run], labels: list[str], seeds: list[int]) -> tuple[str, dict[str, float]]:
+    """The label among ``labels`` whose runs of ``seeds`` score best on validation, and every label's score.
+
+    A label's score is the mean of its runs' ``selection_score`` over ``seeds`` (other seeds are left out): the
+    validation split alone chooses, never the test. A tie goes to the label named first. ``AnalysisError`` names a
+    label that lacks one of ``seeds``: it is chosen only once every run has landed.
+    """
+    if not labels:
+        raise AnalysisError("no labels to choose from")
+    by_key = {(run.label, run.seed): run for run in runs}
+    means = {}
+    for label in labels:
+        missing = [seed for seed in seeds if (label, seed) not in by_key]
+        if missing:
+            raise AnalysisError(f"{label} has no run of seed {', '.join(map(str, missing))} yet: the best label is "
+                                f"chosen once all {len(seeds)} seeds of {', '.join(labels)} have landed")
+        means[label] = float(np.mean([by_key[label, seed].selection_score for seed in seeds]))
+    return max(labels, key=lambda label: means[label]), means
 
 
 def config_value(runs: list[Run], key: str) -> Any:

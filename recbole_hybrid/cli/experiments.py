@@ -8,6 +8,7 @@
     recbole-hybrid experiments status [--checkpoint_dir=saved] [--results_dir=results/runs] [--match=TEXT]
     recbole-hybrid experiments caps RECORD.json [RECORD.json ...] [--caps=1,2,3,5,10,20,50] [--checkpoint_dir=DIR]
                                     [--data_path=DIR] [--retrained]
+    recbole-hybrid experiments best --preset=tuned-fs --models=LABEL,LABEL [--dataset=ml-1m] [--seeds=3]
 
 (``python -m recbole_hybrid experiments`` is the same command.) PRESET is a smoke preset, ``pipeline`` (2 epochs: does the
 pipeline run?) or ``quick`` (50 epochs, patience 10), or a published one whose settings and budget all come from its
@@ -36,15 +37,17 @@ tells, from the run folders and records alone, which runs are done, training, in
 one's best validation so far and at most how many epochs it has left (``recbole_hybrid.quick_start.progress``).
 ``caps`` adds to existing records
 the test with every user's history cut to its last k items (``eval_history_caps``), from each run's saved best
-model, without retraining (``recbole_hybrid.quick_start.caps``).
+model, without retraining (``recbole_hybrid.quick_start.caps``). ``best`` prints the label among ``--models`` whose
+runs score best on validation, mean over the seeds (``runs.best_label``): a study names its best model with it.
 """
 
 from __future__ import annotations
 
+import sys
 from argparse import ArgumentTypeError
 
 from recbole_hybrid.config import ConfigError
-from recbole_hybrid.quick_start.experiments import MODELS, PRESETS, default_runs_dir, run_comparison
+from recbole_hybrid.quick_start.experiments import MODELS, PRESETS, default_runs_dir, run_comparison, seed_list
 from recbole_hybrid.utils.errors import UsageError
 from recbole_hybrid.utils.flags import add_config_files, command_parser, parse_command, positive_int
 
@@ -58,7 +61,7 @@ def cap_list(text: str) -> list[int]:
 
 
 def main(argv: list[str]) -> int:
-    """``recbole-hybrid experiments PRESET|analyze|ablate|status|caps|study ...``; the exit status (user mistakes
+    """``recbole-hybrid experiments PRESET|analyze|ablate|status|caps|study|best ...``; the exit status (user mistakes
     raise)."""
     from argparse import RawDescriptionHelpFormatter
 
@@ -66,12 +69,12 @@ def main(argv: list[str]) -> int:
     from recbole_hybrid.quick_start import caps as caps_backfill, progress
     from recbole_hybrid.data.history_caps import DEFAULT_CAPS
     from recbole_hybrid.analysis.report import analyze
-    from recbole_hybrid.analysis.runs import AnalysisError
+    from recbole_hybrid.analysis.runs import AnalysisError, best_label, load_runs
 
     summary, details = __doc__.split("\n\n", 1)
     parser = command_parser("recbole-hybrid experiments", f"{summary}\n\n{details}", settings=False)
     commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="PRESET|analyze|ablate|status|caps|study")
+                                     metavar="PRESET|analyze|ablate|status|caps|study|best")
     for preset in PRESETS:
         sub = commands.add_parser(preset, allow_abbrev=False, help=f"run the comparison with preset {preset!r}",
                                   description=f"Run the comparison with preset {preset!r} (see "
@@ -126,7 +129,28 @@ def main(argv: list[str]) -> int:
     sub.add_argument("--cpus_per_trial", type=float, default=1.0,
                      help="CPUs each trial held, for its CPU-hours (default: 1, the study's)")
     sub.add_argument("--readme", default=None, help="markdown file for the table (default: the folder's README.md)")
+    sub = commands.add_parser("best", allow_abbrev=False, help="the label that scores best on validation",
+                              description="Print the label among --models whose runs of --seeds score best on "
+                                          "validation (the mean of each run's selection score, e.g. NDCG@10 with "
+                                          "seen items excluded); each label's mean goes to stderr. The test split "
+                                          "never chooses. Refused until every run of those seeds has landed.")
+    sub.add_argument("--dataset", default="ml-1m")
+    sub.add_argument("--preset", required=True, help="preset of the runs (e.g. tuned-fs)")
+    sub.add_argument("--runs_dir", default=None, help="the records (default: where the preset's runs land)")
+    sub.add_argument("--models", required=True, help="comma-separated labels to choose from (a tie: the first)")
+    sub.add_argument("--seeds", type=positive_int, default=3, help="number of seeds, from 2020 on (default: 3)")
     args, settings = parse_command(parser, argv, settings=bool(argv) and argv[0] in PRESETS)
+    if args.command == "best":
+        labels = [label for label in args.models.split(",") if label]
+        try:
+            runs = load_runs(args.runs_dir or default_runs_dir(args.preset), args.dataset, args.preset)
+            label, means = best_label(runs, labels, seed_list(args.seeds))
+        except AnalysisError as err:
+            raise UsageError(str(err)) from None
+        for name in labels:
+            print(f"{name}: mean best validation {means[name]:.4f} over {args.seeds} seed(s)", file=sys.stderr)
+        print(label)
+        return 0
     if args.command == "study":
         try:
             study.study_report(args.folder, args.cpus_per_trial, args.readme)

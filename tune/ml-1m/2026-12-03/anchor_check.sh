@@ -7,12 +7,13 @@
 # stop.
 #
 #   DATA_PATH=../shared/data tune/ml-1m/2026-12-03/anchor_check.sh
-#   nohup env DATA_PATH=../shared/data ANCHOR_MODELS="SASRec HybridResidual-fused" \
+#   nohup env DATA_PATH=../shared/data ANCHOR_MODELS="SASRec best" \
 #       tune/ml-1m/2026-12-03/anchor_check.sh >> anchors.log 2>&1 &      # in the background
 #
 # Environment:
 #   DATA_PATH          required: the folder that holds ml-1m-sasrec/, relative to where you start it
-#   ANCHOR_MODELS      the labels, in order (default: SASRec; add the best tuned hybrid once the study names it)
+#   ANCHOR_MODELS      the labels, in order (default: SASRec); `best` is the best tuned hybrid, named from the
+#                      retrained records in RESULTS_DIR (ml-1m, validation only) once they have all landed
 #   RESULTS_DIR        where the records go (default: the checkout's results/runs)
 #   CHECKPOINT_DIR     checkpoints, outside the work tree (default: $HOME/recbole-hybrid-state/saved)
 #   TUNED_CONFIGS      the frozen recipes (default: the checkout's configs/tuned)
@@ -33,6 +34,7 @@ python="$(study_python "$root")"
 cd "$root"
 
 for label in ${ANCHOR_MODELS:-SASRec}; do
+    label="$(study_label "$label" "$python" "$results")"
     model="$(study_model "$label" ANCHOR_MODELS)"
     frozen="$configs/$model-ml-1m.yaml"
     if [ ! -f "$frozen" ]; then

@@ -10,13 +10,29 @@ study_python() {
     fi
 }
 
-# study_model LABEL VARIABLE: the model class of one of the study's labels, on stdout; any other label is refused
+# study_model LABEL VARIABLE: the model class of one of the study's labels or of a hybrid's no-graph twin
+# (`<hybrid>-nograph`, the pipeline's control: its recipe with gnn_layers: 0), on stdout; any other label is refused
 # with a line naming VARIABLE, the setting it came from (status 2).
 study_model() {
     case "$1" in
-        SASRec|HybridDiscrete|HybridContinuous) echo "$1" ;;
-        HybridResidual-fused) echo HybridResidual ;;
+        SASRec|HybridDiscrete|HybridContinuous|HybridDiscrete-nograph|HybridContinuous-nograph) echo "${1%-nograph}" ;;
+        HybridResidual-fused|HybridResidual-fused-nograph) echo HybridResidual ;;
         *) echo "error: $2: $1 is not a label of this study" >&2; return 2 ;;
+    esac
+}
+
+# study_label LABEL PYTHON RESULTS: LABEL on stdout, where `best` becomes the study's best hybrid, the one of
+# HYBRID_LABELS whose three retrained seeds in RESULTS score best on validation (`experiments best`, which prints
+# each one's mean on stderr and refuses while a seed is missing), and `best-nograph` that hybrid's no-graph twin.
+HYBRID_LABELS="HybridDiscrete HybridContinuous HybridResidual-fused"
+study_label() {
+    case "$1" in
+        best|best-nograph)
+            local best
+            best="$("$2" -m recbole_hybrid experiments best --dataset=ml-1m --preset=tuned-fs --runs_dir="$3" \
+                --models="${HYBRID_LABELS// /,}" --seeds=3)" || return 2
+            echo "$best${1#best}" ;;
+        *) echo "$1" ;;
     esac
 }
 

@@ -10,13 +10,16 @@
 #      on a CPU with AMX; on one without (an AVX2-only EPYC, 2026-12-07) they are emulated, several times slower
 #      than float32. One precision for every record keeps the retrained runs comparable on whatever machine runs them.
 # A label whose search has not finished is skipped with a line saying so. Run it again after a stop.
+# Step 6, the control: the label `best-nograph` (or `<hybrid>-nograph`) retrains the best hybrid's frozen recipe
+# with gnn_layers: 0, its no-graph twin, once all the hybrids' seeds have landed (`best`: common.sh, study_label).
 #
 #   DATA_PATH=../shared/data tune/ml-1m/2026-12-03/retrain.sh
 #   nohup env DATA_PATH=../shared/data tune/ml-1m/2026-12-03/retrain.sh >> retrain.log 2>&1 &   # in the background
 #
 # Environment:
 #   DATA_PATH          required: the folder that holds ml-1m/, relative to where you start it
-#   RETRAIN_MODELS     the labels, in order (default: SASRec HybridDiscrete HybridContinuous HybridResidual-fused)
+#   RETRAIN_MODELS     the labels, in order (default: SASRec HybridDiscrete HybridContinuous HybridResidual-fused);
+#                      also best-nograph, the best hybrid's no-graph twin
 #   RESULTS_DIR        where the records go (default: the checkout's results/runs)
 #   CHECKPOINT_DIR     checkpoints, outside the work tree (default: $HOME/recbole-hybrid-state/saved)
 #   STUDY_TRIALS_DIR   the study's trials (default: trials/ beside this file)
@@ -42,8 +45,9 @@ caps="[1,2,3,5,10,20,50]"  # the history caps of every published ML-1M compariso
 cd "$root"
 
 for label in ${RETRAIN_MODELS:-SASRec HybridDiscrete HybridContinuous HybridResidual-fused}; do
+    label="$(study_label "$label" "$python" "$results")"
     model="$(study_model "$label" RETRAIN_MODELS)"
-    tuned="$trials/$label/$model-ml-1m.yaml"
+    tuned="$trials/${label%-nograph}/$model-ml-1m.yaml"  # a twin trains its hybrid's recipe
     frozen="$configs/$model-ml-1m.yaml"
     if [ ! -f "$tuned" ]; then
         echo "$label: its search has not finished ($tuned missing), skipped"
