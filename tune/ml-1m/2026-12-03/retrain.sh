@@ -10,7 +10,7 @@
 #      on a CPU with AMX; on one without (an AVX2-only EPYC, 2026-12-07) they are emulated, several times slower
 #      than float32. One precision for every record keeps the retrained runs comparable on whatever machine runs them.
 # A label whose search has not finished is skipped with a line saying so. Run it again after a stop.
-# Step 6, the control: the label `best-nograph` (or `<hybrid>-nograph`) retrains the best hybrid's frozen recipe
+# Step 5's control: the label `best-nograph` (or `<hybrid>-nograph`) retrains the best hybrid's frozen recipe
 # with gnn_layers: 0, its no-graph twin, once all the hybrids' seeds have landed (`best`: common.sh, study_label).
 #
 #   DATA_PATH=../shared/data tune/ml-1m/2026-12-03/retrain.sh
