@@ -24,7 +24,7 @@ import numpy as np
 from recbole_hybrid.plugin import HYBRID_MODEL_NAMES
 from recbole_hybrid.utils.fingerprint import comparable
 from recbole_hybrid.data.lengths import GROUPS
-from recbole_hybrid.utils.records import load_ranks
+from recbole_hybrid.utils.records import load_ranks, selected_valid
 
 __all__ = ["AnalysisError", "BASELINE", "GROUPS", "IGNORED_KEYS", "MODEL_KEYS", "TUNED_KEYS", "Run",
            "best_label", "check_one_protocol",
@@ -106,10 +106,9 @@ class Run:
     @property
     def selection_score(self) -> float:
         """The best validation score the run was selected on: its record's ``selection`` metric (``valid
-        ndcg@10``), seen items excluded where it selected so (``best_valid_filter_seen``)."""
-        selection = self.record.get("selection") or {"metric": "valid ndcg@10", "filter_seen": False}
-        scores = self.record["best_valid_filter_seen" if selection.get("filter_seen") else "best_valid"]
-        return scores[selection["metric"].removeprefix("valid ")]
+        ndcg@10``) in the metrics it was selected on (``records.selected_valid``)."""
+        metric = (self.record.get("selection") or {}).get("metric", "valid ndcg@10")
+        return selected_valid(self.record)[metric.removeprefix("valid ")]
 
 
 def _read_json(path: Path) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recbole_hybrid.utils.errors import UsageError
-from recbole_hybrid.utils.records import load_checkpoint
+from recbole_hybrid.utils.records import load_checkpoint, selected_valid
 from recbole_hybrid.utils.runlock import lock_holder, lock_path
 from recbole_hybrid.trainer.trainer import VALID_METRIC
 
@@ -68,9 +68,8 @@ def _median_epoch_s(entries: list[dict[str, Any]]) -> float | None:
 
 
 def _from_record(run_id: str, record: dict[str, Any]) -> RunProgress:
-    metric = "best_valid_filter_seen" if record.get("selection", {}).get("filter_seen") else "best_valid"
     return RunProgress(run_id, "done", len(record.get("epochs", [])), record.get("best_epoch"),
-                       (record.get(metric) or {}).get(VALID_METRIC), 0, 0, _median_epoch_s(record.get("epochs", [])))
+                       selected_valid(record).get(VALID_METRIC), 0, 0, _median_epoch_s(record.get("epochs", [])))
 
 
 def run_progress(run_dir: str | Path, results_dir: str | Path) -> RunProgress:

@@ -101,6 +101,13 @@ def versions() -> dict[str, str | bool | None]:
             "recbole_hybrid": __version__, "git_commit": commit, "git_dirty": dirty}
 
 
+def selected_valid(record: dict[str, Any]) -> dict[str, float]:
+    """The best validation metrics a run record was selected on: ``best_valid_filter_seen`` where its ``selection``
+    excluded seen items, else ``best_valid`` (empty where the record has neither)."""
+    filter_seen = (record.get("selection") or {}).get("filter_seen")
+    return record.get("best_valid_filter_seen" if filter_seen else "best_valid") or {}
+
+
 def write_json(path: str | Path, data: dict) -> Path:
     """Write ``data`` as JSON through a temporary file, so a reader never sees half a record."""
     path = Path(path)
